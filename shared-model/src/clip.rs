@@ -1,0 +1,75 @@
+//! `Clip`: the two towers and the learnable temperature.
+
+use burn::module::Param;
+use burn::prelude::*;
+
+use crate::config::ClipConfig;
+use crate::text::TextTower;
+use crate::transformer::Activation;
+use crate::vision::VisionTower;
+
+/// ln(1/0.07), the paper's initial temperature.
+pub const INIT_LOGIT_SCALE: f64 = 2.659_260_036_932_778;
+
+#[derive(Module, Debug)]
+pub struct Clip {
+    pub visual: VisionTower,
+    /// open_clip keeps these keys at the root; the importer maps them under `text.`.
+    pub text: TextTower,
+    /// The log of the temperature, shape `[1]` (a 0-d tensor in PyTorch checkpoints).
+    pub logit_scale: Param<Tensor<1>>,
+    #[module(skip)]
+    pub config: ClipConfig,
+}
+
+impl Clip {
+    /// A randomly initialised model (for training from scratch; import weights with `crate::import`).
+    pub fn new(config: &ClipConfig, device: &Device) -> Self {
+        let act = Activation::from_quick_gelu(config.quick_gelu);
+        Self {
+            visual: VisionTower::new(config, device),
+            text: TextTower::new(&config.text_cfg, config.embed_dim, act, device),
+            logit_scale: Param::from_tensor(Tensor::full([1], INIT_LOGIT_SCALE, device)),
+            config: config.clone(),
+        }
+    }
+
+    /// Projected image features, not normalised.
+    ///
+    /// # Shapes
+    /// - pixels: `[B, 3, S, S]` (preprocessed, see `crate::preprocess`) -> `[B, E]`
+    pub fn encode_image(&self, pixels: Tensor<4>) -> Tensor<2> {
+        self.visual.forward(pixels)
+    }
+
+    /// Projected text features, not normalised.
+    ///
+    /// # Shapes
+    /// - ids: `[B, context_length]` (see `crate::tokenizer`) -> `[B, E]`
+    pub fn encode_text(&self, ids: Tensor<2, Int>) -> Tensor<2> {
+        self.text.forward(ids)
+    }
+
+    /// `exp(logit_scale)`, shape `[1]`.
+    pub fn temperature(&self) -> Tensor<1> {
+        self.logit_scale.val().exp()
+    }
+
+    /// `logits_per_image = exp(logit_scale) * normalize(img) @ normalize(txt)^T`.
+    ///
+    /// # Shapes
+    /// - image_features: `[N, E]`, text_features: `[M, E]` -> `[N, M]`
+    pub fn logits(&self, image_features: Tensor<2>, text_features: Tensor<2>) -> Tensor<2> {
+        let sims = normalize(image_features).matmul(normalize(text_features).transpose());
+        sims * self.temperature().unsqueeze()
+    }
+}
+
+/// L2-normalises each row (PyTorch `F.normalize(x, dim=-1)`, eps 1e-12).
+///
+/// # Shapes
+/// - x: `[N, E]` -> `[N, E]`
+pub fn normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}

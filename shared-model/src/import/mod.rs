@@ -1,0 +1,255 @@
+//! Checkpoint import and export: open_clip / OpenAI state dicts (safetensors, pickled `.pt/.bin`,
+//! OpenAI's partial-fp16 layout), Hugging Face `CLIPModel` safetensors, and our burnpack.
+//!
+//! Loading is strict: every parameter of the model must come from the file with the right shape,
+//! and every tensor of the file must be used, or the error lists what is missing, unexpected
+//! and mis-shaped.
+
+pub mod keys;
+mod readers;
+
+use std::collections::BTreeMap;
+
+use burn::prelude::*;
+use burn::store::{bridge, burn_pack, BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
+use burn::tensor::DType;
+
+pub use readers::{read_pytorch_file, read_safetensors};
+
+use crate::clip::Clip;
+use crate::config::ClipConfig;
+use crate::Error;
+
+/// One tensor of a state dict, in f32, PyTorch layout.
+#[derive(Debug, Clone)]
+pub struct RawTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl RawTensor {
+    /// Swaps the two axes of a matrix.
+    pub fn transposed(self) -> Result<Self, Error> {
+        let [r, c] = self.shape[..] else {
+            return Err(Error::Mismatch(format!("{}: expected a matrix, found shape {:?}", self.name, self.shape)));
+        };
+        let mut data = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                data[j * r + i] = self.data[i * c + j];
+            }
+        }
+        Ok(Self { name: self.name, shape: vec![c, r], data })
+    }
+
+    /// Stacks tensors along the first axis (their other axes must agree).
+    pub fn concat_rows(name: String, parts: [RawTensor; 3]) -> Result<Self, Error> {
+        let tail = parts[0].shape[1..].to_vec();
+        if parts.iter().any(|p| p.shape.is_empty() || p.shape[1..] != tail[..]) {
+            let shapes: Vec<_> = parts.iter().map(|p| (&p.name, &p.shape)).collect();
+            return Err(Error::Mismatch(format!("{name}: cannot stack q/k/v of shapes {shapes:?}")));
+        }
+        let rows = parts.iter().map(|p| p.shape[0]).sum();
+        let data = parts.into_iter().flat_map(|p| p.data).collect();
+        Ok(Self { name, shape: [vec![rows], tail].concat(), data })
+    }
+
+    fn into_pack(self) -> burn_pack::Tensor {
+        bridge::from_data(TensorData::new(self.data, self.shape), self.name, None)
+    }
+}
+
+/// The weight file formats, as detected from the leading bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Burnpack,
+    Safetensors,
+    /// `torch.save` output (zip or legacy pickle); needs a file path.
+    Pytorch,
+}
+
+pub fn detect_format(bytes: &[u8]) -> Result<FileFormat, Error> {
+    if bytes.len() >= 4 && u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) == burn_pack::MAGIC_NUMBER {
+        return Ok(FileFormat::Burnpack);
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x80]) {
+        return Ok(FileFormat::Pytorch);
+    }
+    if bytes.len() >= 9 {
+        let header = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        if bytes[8] == b'{' && header as usize <= bytes.len() - 8 {
+            return Ok(FileFormat::Safetensors);
+        }
+    }
+    Err(Error::UnknownFormat(format!(
+        "not a burnpack, safetensors or PyTorch file ({} bytes{})",
+        bytes.len(),
+        if bytes.len() < 9 { ", too short" } else { "" }
+    )))
+}
+
+/// Burnpack metadata key holding the model's config JSON.
+pub const CONFIG_METADATA_KEY: &str = "clip_config";
+
+/// Loads a model from the bytes of a burnpack or safetensors file. `config` may be `None` for a
+/// burnpack, which carries its own.
+pub fn load_bytes(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -> Result<Clip, Error> {
+    match detect_format(&bytes)? {
+        FileFormat::Burnpack => load_burnpack(config, bytes, device),
+        FileFormat::Safetensors => load_state_dict(config, read_safetensors(&bytes)?, device),
+        FileFormat::Pytorch => Err(Error::UnknownFormat(
+            "a PyTorch pickle needs to be read from a file (use load_file), or converted to safetensors/burnpack".into(),
+        )),
+    }
+}
+
+/// Loads a model from any supported weight file.
+pub fn load_file(config: Option<&ClipConfig>, path: &std::path::Path, device: &Device) -> Result<Clip, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))?;
+    let at = |e: Error| match e {
+        Error::Weights(m) => Error::Weights(format!("{}: {m}", path.display())),
+        Error::UnknownFormat(m) => Error::UnknownFormat(format!("{}: {m}", path.display())),
+        Error::Mismatch(m) => Error::Mismatch(format!("{}:\n{m}", path.display())),
+        other => other,
+    };
+    match detect_format(&bytes).map_err(at)? {
+        FileFormat::Pytorch => {
+            drop(bytes);
+            load_state_dict(config, read_pytorch_file(path).map_err(at)?, device).map_err(at)
+        }
+        _ => load_bytes(config, bytes, device).map_err(at),
+    }
+}
+
+/// Builds a model from a state dict in any supported key layout.
+pub fn load_state_dict(config: Option<&ClipConfig>, tensors: Vec<RawTensor>, device: &Device) -> Result<Clip, Error> {
+    let config = config.ok_or_else(|| Error::Config("a state dict does not say its architecture: give a model name or config".into()))?;
+    let tensors = keys::to_module_paths(tensors)?;
+    let mut model = Clip::new(config, device);
+    let packs = tensors.into_iter().map(RawTensor::into_pack).collect();
+    apply_strict(&mut model, packs, Box::new(BurnToPyTorchAdapter), Box::new(PyTorchToBurnAdapter))?;
+    Ok(model)
+}
+
+fn load_burnpack(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -> Result<Clip, Error> {
+    let reader = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::Weights(format!("invalid burnpack: {e}")))?;
+    let stored = match reader.metadata().get(CONFIG_METADATA_KEY) {
+        Some(json) => Some(ClipConfig::from_open_clip_json(json)?),
+        None => None,
+    };
+    let config = match (config, stored) {
+        (Some(given), Some(stored)) if *given != stored => {
+            return Err(Error::Config(format!(
+                "the burnpack holds a different model than the one asked for:\nfile:  {}\ngiven: {}",
+                serde_json::to_string(&stored).unwrap_or_default(),
+                serde_json::to_string(given).unwrap_or_default()
+            )));
+        }
+        (_, Some(stored)) => stored,
+        (Some(given), None) => given.clone(),
+        (None, None) => return Err(Error::Config("this burnpack has no embedded config: give a model name or config".into())),
+    };
+    let tensors = reader.into_tensors().map_err(|e| Error::Weights(format!("invalid burnpack: {e}")))?;
+    let mut model = Clip::new(&config, device);
+    apply_strict(&mut model, tensors, Box::new(FloatCastAdapter::to(DType::F32)), Box::new(FloatCastAdapter::to(DType::F32)))?;
+    Ok(model)
+}
+
+/// Applies `tensors` to `model`, failing unless they match its parameters one to one, with the
+/// same shapes. `view` turns the model's own tensors into the file's naming and layout for the
+/// comparison; `adapter` goes the other way when applying.
+fn apply_strict(
+    model: &mut Clip,
+    tensors: Vec<burn_pack::Tensor>,
+    view: Box<dyn ModuleAdapter>,
+    adapter: Box<dyn ModuleAdapter>,
+) -> Result<(), Error> {
+    let expected: BTreeMap<String, Vec<usize>> = model
+        .collect(None, Some(view), true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect();
+    let given: BTreeMap<String, Vec<usize>> = tensors.iter().map(|t| (t.name.clone(), t.shape.to_vec())).collect();
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|(k, _)| !given.contains_key(*k))
+        .map(|(k, s)| format!("{} {s:?}", keys::module_to_open_clip(k)))
+        .collect();
+    let unexpected: Vec<String> = given
+        .iter()
+        .filter(|(k, _)| !expected.contains_key(*k))
+        .map(|(k, s)| format!("{} {s:?}", keys::module_to_open_clip(k)))
+        .collect();
+    let mismatched: Vec<String> = given
+        .iter()
+        .filter_map(|(k, s)| {
+            let e = expected.get(k)?;
+            (e != s).then(|| format!("{}: expected {e:?}, found {s:?}", keys::module_to_open_clip(k)))
+        })
+        .collect();
+    if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
+        let mut msg = String::new();
+        for (title, list) in [("missing", &missing), ("unexpected", &unexpected), ("wrong shape", &mismatched)] {
+            if !list.is_empty() {
+                msg += &format!("  {} {title}: {}\n", list.len(), summarise(list));
+            }
+        }
+        msg += "  (is the model name or config right for these weights?)";
+        return Err(Error::Mismatch(msg));
+    }
+    let result = model.apply(tensors, None, Some(adapter), true);
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        return Err(Error::Mismatch(format!("{result}")));
+    }
+    Ok(())
+}
+
+fn summarise(list: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = list.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if list.len() > SHOWN {
+        s += &format!(", ... and {} more", list.len() - SHOWN);
+    }
+    s
+}
+
+/// The storage precision of a burnpack export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreDType {
+    F32,
+    F16,
+}
+
+/// Serialises `model` as a burnpack with its config embedded. With `F16`, every float tensor is
+/// stored in half precision except BatchNorm statistics and the logit scale.
+pub fn to_burnpack(model: &Clip, dtype: StoreDType) -> Result<Vec<u8>, Error> {
+    let adapter: Box<dyn ModuleAdapter> = match dtype {
+        StoreDType::F32 => Box::new(FloatCastAdapter::to(DType::F32)),
+        StoreDType::F16 => Box::new(HalfExceptStatistics),
+    };
+    let tensors = model.collect(None, Some(adapter), true);
+    let bytes = burn_pack::Writer::new(tensors)
+        .with_metadata(CONFIG_METADATA_KEY, &serde_json::to_string(&model.config).expect("config serialises"))
+        .with_metadata("producer", concat!("clip-burn ", env!("CARGO_PKG_VERSION")))
+        .into_bytes()
+        .map_err(|e| Error::Weights(format!("cannot write burnpack: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// f16 for weights; BatchNorm running statistics (variance underflows) and the logit scale stay f32.
+#[derive(Debug, Clone)]
+struct HalfExceptStatistics;
+
+impl ModuleAdapter for HalfExceptStatistics {
+    fn adapt(&self, tensor: burn_pack::Tensor, ctx: burn::store::ModuleContext<'_>) -> burn_pack::Tensor {
+        let keep = ctx.module_type() == Some("Struct:BatchNorm") || tensor.name == "logit_scale";
+        let target = if keep { DType::F32 } else { DType::F16 };
+        FloatCastAdapter::to(target).adapt(tensor, ctx)
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,151 @@
+//! The residual attention block both towers share (open_clip `transformer.py`):
+//! `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`. Field names are open_clip's checkpoint keys.
+
+use burn::module::Param;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, sigmoid};
+use burn::tensor::Distribution;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+/// The MLP activation, chosen by the config's `quick_gelu`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x * sigmoid(1.702 x)`, what the OpenAI weights were trained with.
+    QuickGelu,
+    /// Exact (erf) GELU.
+    Gelu,
+}
+
+impl Activation {
+    pub fn from_quick_gelu(quick_gelu: bool) -> Self {
+        if quick_gelu { Self::QuickGelu } else { Self::Gelu }
+    }
+
+    pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::QuickGelu => x.clone() * sigmoid(x * 1.702),
+            Self::Gelu => gelu(x),
+        }
+    }
+}
+
+/// Scaled dot-product attention over projected queries, keys and values, split into heads.
+///
+/// # Shapes
+/// - q: `[B, Tq, D]`, k and v: `[B, Tk, D]` -> `[B, Tq, D]`
+pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
+    let [b, tq, d] = q.dims();
+    let tk = k.dims()[1];
+    let hd = d / heads;
+    let split = |x: Tensor<3>, t: usize| x.reshape([b, t, heads, hd]).swap_dims(1, 2); // (B, nh, T, hs)
+    let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
+    let y = attention(split(q, tq), split(k, tk), split(v, tk), None, None, options);
+    y.swap_dims(1, 2).reshape([b, tq, d])
+}
+
+/// `nn.MultiheadAttention` as open_clip stores it: q;k;v stacked in `in_proj_weight` `[3D, D]`.
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub in_proj_weight: Param<Tensor<2>>,
+    pub in_proj_bias: Param<Tensor<1>>,
+    pub out_proj: Linear,
+    #[module(skip)]
+    pub heads: usize,
+}
+
+impl Attention {
+    pub fn new(width: usize, heads: usize, device: &Device) -> Self {
+        let std = (width as f64).powf(-0.5);
+        Self {
+            in_proj_weight: Param::from_tensor(Tensor::random([3 * width, width], Distribution::Normal(0.0, std), device)),
+            in_proj_bias: Param::from_tensor(Tensor::zeros([3 * width], device)),
+            out_proj: LinearConfig::new(width, width).init(device),
+            heads,
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[B, T, D]` -> `[B, T, D]`
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let d = x.dims()[2];
+        let qkv = x.matmul(self.in_proj_weight.val().transpose().unsqueeze()) + self.in_proj_bias.val().unsqueeze();
+        let q = qkv.clone().narrow(2, 0, d);
+        let k = qkv.clone().narrow(2, d, d);
+        let v = qkv.narrow(2, 2 * d, d);
+        self.out_proj.forward(multi_head_attention(q, k, v, self.heads, causal))
+    }
+}
+
+/// `c_fc` (width -> hidden) -> activation -> `c_proj`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub c_fc: Linear,
+    pub c_proj: Linear,
+    #[module(skip)]
+    pub act: Activation,
+}
+
+impl Mlp {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.c_proj.forward(self.act.forward(self.c_fc.forward(x)))
+    }
+}
+
+/// open_clip's `ResidualAttentionBlock`.
+#[derive(Module, Debug)]
+pub struct ResidualAttentionBlock {
+    pub ln_1: LayerNorm,
+    pub attn: Attention,
+    pub ln_2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+impl ResidualAttentionBlock {
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), causal);
+        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+    }
+}
+
+/// A stack of residual attention blocks (open_clip `Transformer`, batch first).
+#[derive(Module, Debug)]
+pub struct Transformer {
+    pub resblocks: Vec<ResidualAttentionBlock>,
+}
+
+impl Transformer {
+    pub fn new(width: usize, layers: usize, heads: usize, mlp_ratio: f64, act: Activation, device: &Device) -> Self {
+        let hidden = (width as f64 * mlp_ratio) as usize;
+        let resblocks = (0..layers)
+            .map(|_| ResidualAttentionBlock {
+                ln_1: layer_norm(width, device),
+                attn: Attention::new(width, heads, device),
+                ln_2: layer_norm(width, device),
+                mlp: Mlp {
+                    c_fc: LinearConfig::new(width, hidden).init(device),
+                    c_proj: LinearConfig::new(hidden, width).init(device),
+                    act,
+                },
+            })
+            .collect();
+        Self { resblocks }
+    }
+
+    /// # Shapes
+    /// - x: `[B, T, D]` -> `[B, T, D]`
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        self.resblocks.iter().fold(x, |x, block| block.forward(x, causal))
+    }
+}
+
+/// LayerNorm with open_clip's eps (1e-5); burn widens f16/bf16 inputs to f32 inside.
+pub fn layer_norm(width: usize, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(width).with_epsilon(1e-5).init(device)
+}
+
+/// A learnable raw tensor (`proj`, `class_embedding`, ...), normal-initialised like open_clip.
+pub fn param<const D: usize>(shape: [usize; D], std: f64, device: &Device) -> Param<Tensor<D>> {
+    Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, std), device))
+}
