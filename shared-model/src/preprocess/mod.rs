@@ -1,0 +1,152 @@
+//! open_clip's eval preprocessing, matching PIL + torchvision: decode, bicubic resize of the
+//! shortest side to the image size (Pillow's fixed-point kernel, premultiplied alpha for RGBA,
+//! nearest for palette images), centre crop with Python's rounding, RGB, /255, normalise.
+
+pub mod resample;
+
+use burn::prelude::*;
+use image::DynamicImage;
+
+pub use resample::Image8;
+
+use crate::Error;
+
+pub const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+pub const STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+/// One preprocessed image, `[3, size, size]` row-major, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pixels {
+    pub data: Vec<f32>,
+    pub size: usize,
+}
+
+impl Pixels {
+    /// # Shapes
+    /// -> `[1, 3, size, size]`
+    pub fn to_tensor(&self, device: &Device) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(self.data.clone(), [1, 3, self.size, self.size]), device)
+    }
+
+    /// Stacks images into a batch `[N, 3, size, size]`.
+    pub fn batch(images: &[Pixels], device: &Device) -> Result<Tensor<4>, Error> {
+        let size = images.first().map(|p| p.size).ok_or_else(|| Error::Input("no images".into()))?;
+        if images.iter().any(|p| p.size != size) {
+            return Err(Error::Input("images of different sizes cannot be batched".into()));
+        }
+        let data: Vec<f32> = images.iter().flat_map(|p| p.data.iter().copied()).collect();
+        Ok(Tensor::from_data(TensorData::new(data, [images.len(), 3, size, size]), device))
+    }
+}
+
+/// A decoded image as PIL holds it before `convert('RGB')`.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// RGB (3 channels) or RGBA (4); greyscale is expanded, as channel-wise resampling allows.
+    pub image: Image8,
+    /// Palette images, which Pillow resizes with nearest-neighbour.
+    pub palette: bool,
+}
+
+/// Decodes JPEG, PNG or WebP bytes.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, Error> {
+    let img = image::load_from_memory(bytes).map_err(|e| Error::Image(e.to_string()))?;
+    // PNG colour type 3 (IHDR byte 25) is indexed colour.
+    let palette = bytes.starts_with(b"\x89PNG") && bytes.get(25) == Some(&3);
+    Ok(Decoded { image: from_dynamic(img, palette), palette })
+}
+
+/// An image already in memory (e.g. canvas pixels), RGBA 8-bit.
+pub fn from_rgba(width: usize, height: usize, rgba: Vec<u8>) -> Result<Decoded, Error> {
+    if width == 0 || height == 0 || rgba.len() != width * height * 4 {
+        return Err(Error::Image(format!("{width}x{height} RGBA needs {} bytes, got {}", width * height * 4, rgba.len())));
+    }
+    Ok(Decoded { image: Image8 { width, height, channels: 4, data: rgba }, palette: false })
+}
+
+fn from_dynamic(img: DynamicImage, palette: bool) -> Image8 {
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    if img.color().has_alpha() && !palette {
+        Image8 { width, height, channels: 4, data: img.into_rgba8().into_raw() }
+    } else {
+        Image8 { width, height, channels: 3, data: img.into_rgb8().into_raw() }
+    }
+}
+
+/// torchvision `Resize(size)` on a PIL image: the shortest side becomes `size`.
+pub fn resized_dims(width: usize, height: usize, size: usize) -> (usize, usize) {
+    let (short, long) = if width <= height { (width, height) } else { (height, width) };
+    let new_long = ((size * long) as f64 / short as f64) as usize;
+    if width <= height { (size, new_long) } else { (new_long, size) }
+}
+
+/// Python's `round()` (half to even) of `x / 2`.
+fn half_round_even(x: usize) -> usize {
+    if x % 2 == 0 { x / 2 } else if (x / 2) % 2 == 0 { x / 2 } else { x / 2 + 1 }
+}
+
+/// Resize + centre crop + RGB + normalise.
+pub fn preprocess(decoded: &Decoded, size: usize) -> Result<Pixels, Error> {
+    let img = &decoded.image;
+    if img.width == 0 || img.height == 0 || size == 0 {
+        return Err(Error::Image(format!("cannot preprocess a {}x{} image to {size}", img.width, img.height)));
+    }
+    let (w, h) = resized_dims(img.width, img.height, size);
+    let resized = if (w, h) == (img.width, img.height) {
+        img.clone()
+    } else if decoded.palette {
+        img.resize_nearest(w, h)
+    } else if img.channels == 4 {
+        let mut premultiplied = img.clone();
+        premultiplied.premultiply();
+        let mut out = premultiplied.resize_bicubic(w, h);
+        out.unpremultiply();
+        out
+    } else {
+        img.resize_bicubic(w, h)
+    };
+    // torchvision CenterCrop; the resized image is never smaller than `size`.
+    let top = half_round_even(h.saturating_sub(size));
+    let left = half_round_even(w.saturating_sub(size));
+    let crop = resized.crop(left, top, size.min(w), size.min(h));
+    Ok(Pixels { data: normalise(&crop, size), size })
+}
+
+/// ToTensor + Normalize, in f32 as PyTorch computes them; alpha is dropped (`convert('RGB')`).
+fn normalise(img: &Image8, size: usize) -> Vec<f32> {
+    let plane = size * size;
+    let mut out = vec![0.0f32; 3 * plane];
+    for y in 0..img.height {
+        for x in 0..img.width {
+            let px = &img.data[(y * img.width + x) * img.channels..];
+            for c in 0..3 {
+                out[c * plane + y * size + x] = (px[c] as f32 / 255.0 - MEAN[c]) / STD[c];
+            }
+        }
+    }
+    out
+}
+
+/// Decode and preprocess in one step.
+pub fn preprocess_bytes(bytes: &[u8], size: usize) -> Result<Pixels, Error> {
+    preprocess(&decode(bytes)?, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_rounding_and_sizes() {
+        assert_eq!([0, 1, 3, 5, 7].map(half_round_even), [0, 0, 2, 2, 4]);
+        assert_eq!(resized_dims(451, 300, 224), (336, 224));
+        assert_eq!(resized_dims(91, 37, 96), (236, 96));
+        assert_eq!(resized_dims(500, 120, 224), (933, 224));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let err = preprocess_bytes(b"definitely not an image", 224).unwrap_err().to_string();
+        assert!(err.contains("cannot decode image"), "{err}");
+    }
+}
