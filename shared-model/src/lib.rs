@@ -21,6 +21,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod device;
 mod error;
 pub mod import;
 pub mod preprocess;

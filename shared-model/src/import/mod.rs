@@ -73,14 +73,15 @@ pub fn detect_format(bytes: &[u8]) -> Result<FileFormat, Error> {
     if bytes.len() >= 4 && u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) == burn_pack::MAGIC_NUMBER {
         return Ok(FileFormat::Burnpack);
     }
-    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x80]) {
-        return Ok(FileFormat::Pytorch);
-    }
     if bytes.len() >= 9 {
         let header = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-        if bytes[8] == b'{' && header as usize <= bytes.len() - 8 {
+        if bytes[8] == b'{' && header <= (bytes.len() - 8) as u64 {
             return Ok(FileFormat::Safetensors);
         }
+    }
+    // A zip archive (torch.save since 1.6) or a bare pickle (protocol 2+).
+    if bytes.starts_with(b"PK\x03\x04") || (bytes.len() > 1 && bytes[0] == 0x80 && (2..=5).contains(&bytes[1])) {
+        return Ok(FileFormat::Pytorch);
     }
     Err(Error::UnknownFormat(format!(
         "not a burnpack, safetensors or PyTorch file ({} bytes{})",
