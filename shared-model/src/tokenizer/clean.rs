@@ -14,7 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 
 pub fn clean(text: &str) -> String {
     let text = fix_text(text);
-    let text = htmlize::unescape(htmlize::unescape(text).into_owned()).into_owned();
+    let text = html_unescape(&html_unescape(&text));
     let collapsed: String = text
         .split(is_python_space)
         .filter(|w| !w.is_empty())
@@ -56,6 +56,45 @@ fn fix_segment(segment: &str) -> String {
     }
 }
 
+static PY_REFERENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\x0c <&#;]{1,32};?)").unwrap());
+
+/// Python's `html.unescape`: named references (HTML5 table, legacy ones without `;`) and
+/// numeric ones with Python's repairs (Windows-1252 for 0x80..0x9F, U+FFFD for surrogates and
+/// out-of-range values, invalid code points removed).
+fn html_unescape(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_string();
+    }
+    PY_REFERENCE
+        .replace_all(text, |c: &Captures| {
+            let body = &c[1];
+            let Some(num) = body.strip_prefix('#') else {
+                return htmlize::unescape(c[0].to_string()).into_owned();
+            };
+            let num = num.trim_end_matches(';');
+            let value = match num.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => num.parse::<u32>(),
+            }
+            .unwrap_or(u32::MAX);
+            python_charref(value)
+        })
+        .into_owned()
+}
+
+fn python_charref(num: u32) -> String {
+    match num {
+        0 => "\u{fffd}".into(),
+        0x0d => "\r".into(),
+        0x80..=0x9f => CP1252_HIGH[(num - 0x80) as usize].to_string(),
+        0xd800..=0xdfff | 0x110000.. => "\u{fffd}".into(),
+        0x1..=0x8 | 0xb | 0xe..=0x1f | 0x7f | 0xfdd0..=0xfdef => String::new(),
+        n if n & 0xfffe == 0xfffe => String::new(),
+        n => char::from_u32(n).map(String::from).unwrap_or_default(),
+    }
+}
+
 static ENTITY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"&#?[0-9A-Za-z]{1,24};").unwrap());
 static ANSI: LazyLock<Regex> = LazyLock::new(|| Regex::new("\x1b\\[((?:\\d|;)*)([a-zA-Z])").unwrap());
 
@@ -65,13 +104,13 @@ fn unescape_html(text: &str) -> String {
     ENTITY
         .replace_all(text, |c: &Captures| {
             let entity = &c[0];
-            let decoded = htmlize::unescape(entity);
+            let decoded = html_unescape(entity);
             if decoded != entity && !decoded.contains(';') {
-                return decoded.into_owned();
+                return decoded;
             }
             if !entity.starts_with("&#") && entity == entity.to_uppercase() {
                 let lower = entity.to_lowercase();
-                let decoded = htmlize::unescape(lower.as_str());
+                let decoded = html_unescape(&lower);
                 if decoded != lower && !decoded.contains(';') {
                     return decoded.to_uppercase();
                 }
