@@ -16,7 +16,7 @@ pub enum Error {
     #[error("cannot read weights: {0}")]
     Weights(String),
 
-    #[error("weights do not fit the model:\n{0}")]
+    #[error("weights do not fit the model: {0}")]
     Mismatch(String),
 
     #[error("cannot decode image: {0}")]

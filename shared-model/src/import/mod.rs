@@ -78,6 +78,12 @@ pub fn detect_format(bytes: &[u8]) -> Result<FileFormat, Error> {
         if bytes[8] == b'{' && header <= (bytes.len() - 8) as u64 {
             return Ok(FileFormat::Safetensors);
         }
+        if bytes[8] == b'{' && header < 100_000_000 {
+            return Err(Error::Weights(format!(
+                "truncated safetensors file: its header alone is {header} bytes, the file has {}",
+                bytes.len()
+            )));
+        }
     }
     // A zip archive (torch.save since 1.6) or a bare pickle (protocol 2+).
     if bytes.starts_with(b"PK\x03\x04") || (bytes.len() > 1 && bytes[0] == 0x80 && (2..=5).contains(&bytes[1])) {
@@ -111,7 +117,7 @@ pub fn load_file(config: Option<&ClipConfig>, path: &std::path::Path, device: &D
     let at = |e: Error| match e {
         Error::Weights(m) => Error::Weights(format!("{}: {m}", path.display())),
         Error::UnknownFormat(m) => Error::UnknownFormat(format!("{}: {m}", path.display())),
-        Error::Mismatch(m) => Error::Mismatch(format!("{}:\n{m}", path.display())),
+        Error::Mismatch(m) => Error::Mismatch(format!("{}: {m}", path.display())),
         other => other,
     };
     match detect_format(&bytes).map_err(at)? {
@@ -143,7 +149,7 @@ fn load_burnpack(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -
     let config = match (config, stored) {
         (Some(given), Some(stored)) if *given != stored => {
             return Err(Error::Config(format!(
-                "the burnpack holds a different model than the one asked for:\nfile:  {}\ngiven: {}",
+                "the burnpack holds a different model than the one asked for: file {}, given {}",
                 serde_json::to_string(&stored).unwrap_or_default(),
                 serde_json::to_string(given).unwrap_or_default()
             )));
@@ -191,18 +197,20 @@ fn apply_strict(
         })
         .collect();
     if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
-        let mut msg = String::new();
+        let mut parts = Vec::new();
         for (title, list) in [("missing", &missing), ("unexpected", &unexpected), ("wrong shape", &mismatched)] {
             if !list.is_empty() {
-                msg += &format!("  {} {title}: {}\n", list.len(), summarise(list));
+                parts.push(format!("{} {title}: {}", list.len(), summarise(list)));
             }
         }
-        msg += "  (is the model name or config right for these weights?)";
-        return Err(Error::Mismatch(msg));
+        parts.push("is the model name or config right for these weights?".into());
+        return Err(Error::Mismatch(parts.join("; ")));
     }
     let result = model.apply(tensors, None, Some(adapter), true);
     if !result.errors.is_empty() || !result.missing.is_empty() {
-        return Err(Error::Mismatch(format!("{result}")));
+        let errors: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+        let missing: Vec<String> = result.missing.iter().map(|(path, _)| path.clone()).collect();
+        return Err(Error::Mismatch(format!("errors: {}; missing: {}", summarise(&errors), summarise(&missing))));
     }
     Ok(())
 }

@@ -1,0 +1,58 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clip_model::tokenizer::Tokenizer;
+use serde::Serialize;
+
+use super::{encode_images, rows};
+use crate::model_args::{device, ModelArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// An image file (JPEG, PNG, WebP); repeat for several.
+    #[arg(long = "image")]
+    images: Vec<PathBuf>,
+    /// A text; repeat for several.
+    #[arg(long = "text")]
+    texts: Vec<String>,
+    /// Write the JSON here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Images or texts per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
+
+#[derive(Serialize)]
+struct Output {
+    image_features: Vec<Vec<f32>>,
+    text_features: Vec<Vec<f32>>,
+    logit_scale: f32,
+}
+
+pub fn run(args: Args, device_name: &str) -> Result<()> {
+    if args.images.is_empty() && args.texts.is_empty() {
+        anyhow::bail!("nothing to embed: give at least one --image or --text");
+    }
+    let device = device(device_name)?;
+    let model = args.model.load(&device)?;
+    let image_features = encode_images(&model, &args.images, args.batch, &device)?;
+    let mut text_features = Vec::with_capacity(args.texts.len());
+    if !args.texts.is_empty() {
+        let tok = Tokenizer::new()?;
+        let ctx = model.config.text_cfg.context_length;
+        for chunk in args.texts.chunks(args.batch.max(1)) {
+            text_features.extend(rows(model.encode_text(tok.encode_batch(chunk, ctx).to_tensor(&device)))?);
+        }
+    }
+    let logit_scale = model.temperature().into_scalar::<f32>();
+    let json = serde_json::to_string(&Output { image_features, text_features, logit_scale })?;
+    match &args.out {
+        Some(path) => std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{json}"),
+    }
+    Ok(())
+}
+

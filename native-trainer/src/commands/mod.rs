@@ -1,0 +1,37 @@
+pub mod classify;
+pub mod convert;
+pub mod embed;
+pub mod tokenize;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use clip_model::preprocess::{self, Pixels};
+use clip_model::Clip;
+
+/// Reads a `[N, E]` tensor back to the host, row by row.
+pub fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let [_, e] = t.dims();
+    let flat = t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(flat.chunks(e.max(1)).map(|r| r.to_vec()).collect())
+}
+
+/// Decodes and preprocesses an image file for `model`.
+pub fn load_image(path: &Path, model: &Clip) -> Result<Pixels> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    preprocess::preprocess_bytes(&bytes, model.config.vision_cfg.image_size).with_context(|| format!("{}", path.display()))
+}
+
+/// Image features `[N, E]` for image files, encoded in batches with a progress bar.
+pub fn encode_images(model: &Clip, paths: &[std::path::PathBuf], batch: usize, device: &Device) -> Result<Vec<Vec<f32>>> {
+    let bar = crate::model_args::progress(paths.len() as u64, "images");
+    let mut out = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(batch.max(1)) {
+        let pixels: Vec<Pixels> = chunk.iter().map(|p| load_image(p, model)).collect::<Result<_>>()?;
+        out.extend(rows(model.encode_image(Pixels::batch(&pixels, device)?))?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
