@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test of clip-burn, on a fresh machine: installs what the tests need, then runs
+#   1. the whole workspace on the CPU (flex backend): unit, parity, tokenizer, preprocessing, CLI tests;
+#   2. the model parity tests again on the wgpu backend, on lavapipe (Mesa's CPU Vulkan driver);
+#   3. a check that the CUDA build compiles offline (no GPU here; see vendor/cubecl-llvm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build outputs live outside the clone so later runs reuse them; nothing depends on the cache.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+export CARGO_TERM_COLOR=never
+
+need_apt=()
+[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || need_apt+=(mesa-vulkan-drivers)
+ldconfig -p | grep -q libvulkan.so.1 || need_apt+=(libvulkan1)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]} (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "== CPU: cargo test --workspace"
+cargo test --workspace --locked
+
+echo "== wgpu (lavapipe): model parity"
+VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json CLIP_TEST_DEVICE=wgpu \
+  cargo test --locked -p clip-model --features wgpu --test parity
+
+echo "== CUDA: offline build check"
+cargo check --locked -p clip-trainer --features cuda
