@@ -14,7 +14,8 @@ const PROMPTS: [&str; 5] = [
     "a very long caption that keeps going and going, describing a photo of a small brown dog \
      sitting on a red blanket next to a yellow ball in a sunny garden with tall green trees, \
      a white fence, a blue sky with a few clouds, and a cat watching from the window of a \
-     small wooden house far away in the background",
+     small wooden house far away in the background, while two children play with a kite near an \
+     old stone bridge over a quiet river at sunset",
 ];
 
 fn fixture(name: &str) -> String {
