@@ -11,7 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
     /// An open_clip model name (RN50, ViT-B-32, ..., each also NAME-quickgelu) or a path to an
-    /// open_clip / Hugging Face config JSON. Optional when the weights are a burnpack.
+    /// open_clip / Hugging Face config JSON. Optional for a burnpack, and for Hugging Face
+    /// weights with their `config.json` beside them.
     #[arg(long)]
     pub model: Option<String>,
     /// Weights: .safetensors (open_clip, OpenAI or Hugging Face layout), a .pt/.bin state dict,
@@ -21,8 +22,17 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The architecture: `--model`, else the `config.json` next to Hugging Face weights, else
+    /// none (a burnpack carries its own).
     pub fn config(&self) -> Result<Option<ClipConfig>> {
-        self.model.as_deref().map(parse_model).transpose()
+        if let Some(model) = self.model.as_deref() {
+            return parse_model(model).map(Some);
+        }
+        let beside = self.weights.with_file_name("config.json");
+        if beside.is_file() {
+            return parse_model(&beside.display().to_string()).map(Some);
+        }
+        Ok(None)
     }
 
     pub fn load(&self, device: &Device) -> Result<Clip> {

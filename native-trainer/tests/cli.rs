@@ -95,6 +95,22 @@ fn convert_then_embed_without_model_name() {
 }
 
 #[test]
+fn hugging_face_directory_needs_no_model_name() {
+    let dir = std::env::temp_dir().join(format!("clip-burn-hf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("vit_quickgelu_hf.safetensors"), dir.join("model.safetensors")).unwrap();
+    std::fs::copy(fixture("vit_quickgelu_hf_config.json"), dir.join("config.json")).unwrap();
+    let weights = dir.join("model.safetensors").display().to_string();
+    let out = clip_burn(&["embed", "--weights", &weights, "--text", PROMPTS[0]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let txt: Vec<Vec<f32>> = serde_json::from_value(json["text_features"].clone()).unwrap();
+    let (shape, reference) = reference("text_features");
+    assert!(max_diff(&txt, &reference, shape[1], &[0]) <= 1e-4);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn tokenize_prints_ids() {
     let out = clip_burn(&["tokenize", "a diagram", "café crème"]);
     assert!(out.status.success());

@@ -12,8 +12,11 @@ use clip_model::import::{self, read_safetensors, StoreDType};
 use clip_model::vision::VisionTower;
 use clip_model::{device, Clip, ClipConfig};
 
+/// `CLIP_FIXTURES` overrides the location (a test binary run on another machine).
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    std::env::var_os("CLIP_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures"))
 }
 
 fn test_device() -> (Device, f32) {

@@ -75,6 +75,7 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<RawTensor>, Error> {
         .collect()
 }
 
+#[cfg(feature = "pytorch")]
 /// All tensors of a `torch.save`d state dict (also under a top-level `state_dict` key, as
 /// open_clip's training checkpoints store it).
 pub fn read_pytorch_file(path: &std::path::Path) -> Result<Vec<RawTensor>, Error> {
@@ -102,4 +103,12 @@ pub fn read_pytorch_file(path: &std::path::Path) -> Result<Vec<RawTensor>, Error
         .collect::<Result<_, _>>()?;
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tensors)
+}
+
+#[cfg(not(feature = "pytorch"))]
+pub fn read_pytorch_file(path: &std::path::Path) -> Result<Vec<RawTensor>, Error> {
+    Err(Error::UnknownFormat(format!(
+        "{}: PyTorch pickles are not supported in this build; convert to safetensors or burnpack with `clip-burn convert`",
+        path.display()
+    )))
 }
