@@ -1,0 +1,339 @@
+// clip-burn: CLIP zero-shot classification in the browser (WebGPU or CPU), with a persistent
+// prompt-embedding cache. The model math runs in Rust (clip-model compiled to WebAssembly);
+// this file fetches weights, turns images into bytes or pixels, and caches text embeddings.
+import init, * as wasm from "../pkg/clip_wasm.js";
+
+let wasmReady = null;
+
+/** Loads the WebAssembly module once. `wasmUrl` overrides where clip_wasm_bg.wasm is fetched from. */
+export function initWasm(wasmUrl) {
+  wasmReady ??= init(wasmUrl ? { module_or_path: wasmUrl } : undefined);
+  return wasmReady;
+}
+
+const DB_NAME = "clip-burn";
+const STORE = "text-embeddings";
+
+function toError(e) {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+async function sha256Hex(bytes) {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function readStream(body, total, onProgress) {
+  const reader = body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress?.(loaded, total);
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** Weights from a URL (streamed, with progress), an ArrayBuffer, a typed array, a Blob or a File. */
+export async function fetchWeights(weights, onProgress) {
+  if (weights instanceof ArrayBuffer) return new Uint8Array(weights);
+  if (ArrayBuffer.isView(weights)) return new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength);
+  if (typeof Blob !== "undefined" && weights instanceof Blob) {
+    return readStream(weights.stream(), weights.size, onProgress);
+  }
+  if (typeof weights === "string" || weights instanceof URL) {
+    let res;
+    try {
+      res = await fetch(weights);
+    } catch (e) {
+      throw new Error(`could not download weights from ${weights}: ${toError(e).message}`);
+    }
+    if (!res.ok) throw new Error(`could not download weights from ${weights}: HTTP ${res.status} ${res.statusText}`);
+    const total = Number(res.headers.get("content-length")) || 0;
+    const bytes = await readStream(res.body, total, onProgress);
+    if (total && bytes.length !== total) throw new Error(`weights from ${weights} are truncated: ${bytes.length} of ${total} bytes`);
+    return bytes;
+  }
+  throw new TypeError("weights must be a URL, an ArrayBuffer, a typed array, a Blob or a File");
+}
+
+async function webgpuUsable() {
+  if (typeof navigator === "undefined" || !navigator.gpu) return "navigator.gpu is missing";
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    return adapter ? null : "no WebGPU adapter was found";
+  } catch (e) {
+    return `requesting a WebGPU adapter failed: ${toError(e).message}`;
+  }
+}
+
+function openDb() {
+  if (typeof indexedDB === "undefined") return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const req = indexedDB.open(DB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => resolve(null); // private mode etc.: the cache stays in memory
+  });
+}
+
+function idb(db, mode, fn) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const result = fn(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve(result.value);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+/** Text embeddings keyed by model fingerprint + exact prompt, in memory and in IndexedDB. */
+export class TextCache {
+  constructor(fingerprint, db) {
+    this.fingerprint = fingerprint;
+    this.db = db;
+    this.memory = new Map();
+  }
+
+  /** Embeddings held in memory for this model. */
+  get size() {
+    return this.memory.size;
+  }
+
+  async getMany(prompts) {
+    const found = new Map();
+    const missing = [];
+    for (const p of prompts) {
+      const v = this.memory.get(p);
+      if (v) found.set(p, v);
+      else missing.push(p);
+    }
+    if (this.db && missing.length) {
+      const values = await idb(this.db, "readonly", (store) => {
+        const out = { value: new Map() };
+        for (const p of missing) {
+          const req = store.get([this.fingerprint, p]);
+          req.onsuccess = () => req.result && out.value.set(p, req.result);
+        }
+        return out;
+      });
+      for (const [p, v] of values) {
+        this.memory.set(p, v);
+        found.set(p, v);
+      }
+    }
+    return found;
+  }
+
+  async putMany(entries) {
+    for (const [p, v] of entries) this.memory.set(p, v);
+    if (this.db) {
+      await idb(this.db, "readwrite", (store) => {
+        for (const [p, v] of entries) store.put(v, [this.fingerprint, p]);
+        return {};
+      }).catch(() => {}); // quota exceeded: keep the memory copy
+    }
+  }
+
+  /** Forgets this model's embeddings, in memory and persisted. */
+  async clear() {
+    this.memory.clear();
+    if (this.db) {
+      await idb(this.db, "readwrite", (store) => {
+        store.delete(IDBKeyRange.bound([this.fingerprint], [this.fingerprint, []]));
+        return {};
+      });
+    }
+  }
+}
+
+async function imageBytes(image) {
+  return new Uint8Array(await image.arrayBuffer());
+}
+
+function rgbaOf(image) {
+  if (typeof ImageData !== "undefined" && image instanceof ImageData) return image;
+  const w = image.naturalWidth || image.videoWidth || image.width;
+  const h = image.naturalHeight || image.videoHeight || image.height;
+  if (!w || !h) throw new Error("the image has no pixels yet (is the <img> loaded? await img.decode() first)");
+  const canvas = typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(w, h) : Object.assign(document.createElement("canvas"), { width: w, height: h });
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(image, 0, 0);
+  return ctx.getImageData(0, 0, w, h);
+}
+
+const SUPPORTED = "an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas or Blob";
+
+export class Clip {
+  /**
+   * @param {object} options
+   * @param {string|object} [options.model] open_clip model name, or a config (object or JSON text); not needed for a burnpack
+   * @param {string|URL|ArrayBuffer|ArrayBufferView|Blob} options.weights
+   * @param {"auto"|"webgpu"|"cpu"} [options.backend]
+   * @param {(loaded:number,total:number)=>void} [options.onProgress]
+   * @param {string} [options.sha256] expected SHA-256 (hex) of the weights
+   * @param {string|URL} [options.wasmUrl]
+   */
+  static async load(options = {}) {
+    const { weights, onProgress, sha256, wasmUrl } = options;
+    const backend = options.backend ?? "auto";
+    if (!["auto", "webgpu", "cpu"].includes(backend)) throw new Error(`unknown backend "${backend}": use "auto", "webgpu" or "cpu"`);
+    if (weights == null) throw new Error("Clip.load needs `weights`: a URL, an ArrayBuffer, a Blob or a File");
+    const model = options.model == null ? undefined : typeof options.model === "string" ? options.model : JSON.stringify(options.model);
+    const [bytes] = await Promise.all([fetchWeights(weights, onProgress), initWasm(wasmUrl)]);
+    const fingerprint = await sha256Hex(bytes);
+    if (sha256 && sha256.toLowerCase() !== fingerprint) {
+      throw new Error(`weights failed the integrity check: expected SHA-256 ${sha256}, got ${fingerprint}`);
+    }
+    let chosen = backend;
+    let fallbackReason = null;
+    if (backend !== "cpu") {
+      const problem = await webgpuUsable();
+      if (problem && backend === "webgpu") throw new Error(`WebGPU is not available: ${problem}`);
+      if (problem) [chosen, fallbackReason] = ["cpu", problem];
+      else chosen = "webgpu";
+    }
+    let inner;
+    try {
+      inner = await wasm.ClipModel.load(bytes, model, chosen);
+    } catch (e) {
+      if (backend !== "auto" || chosen === "cpu") throw toError(e);
+      fallbackReason = toError(e).message;
+      chosen = "cpu";
+      inner = await wasm.ClipModel.load(bytes, model, "cpu").catch((e2) => Promise.reject(toError(e2)));
+    }
+    const db = await openDb();
+    return new Clip(inner, { bytes: backend === "auto" ? bytes : null, model, fingerprint, db, fallbackReason });
+  }
+
+  constructor(inner, { bytes, model, fingerprint, db, fallbackReason }) {
+    this.inner = inner;
+    this.fingerprint = fingerprint;
+    this.fallbackReason = fallbackReason;
+    this.cache = new TextCache(fingerprint, db);
+    this.stats = { textPromptsEncoded: 0, textCacheHits: 0, textTowerRuns: 0 };
+    this._bytes = bytes; // kept in "auto" mode to reload on the CPU if the GPU is lost
+    this._model = model;
+    this._classifiers = new Map();
+  }
+
+  /** "webgpu" or "cpu": the backend that runs. */
+  get backend() {
+    return this.inner.backend;
+  }
+  get embedDim() {
+    return this.inner.embedDim;
+  }
+  get config() {
+    return JSON.parse(this.inner.config);
+  }
+
+  async _run(fn) {
+    if (!this.inner) throw new Error("this Clip was disposed");
+    try {
+      return await fn(this.inner);
+    } catch (e) {
+      if (!this._bytes || this.inner.backend !== "webgpu") throw toError(e);
+      // WebGPU failed (device lost, out of memory): continue on the CPU.
+      this.fallbackReason = toError(e).message;
+      this.inner.free();
+      this.inner = await wasm.ClipModel.load(this._bytes, this._model, "cpu");
+      return fn(this.inner);
+    }
+  }
+
+  /** L2-normalised image embedding (Float32Array). */
+  async embedImage(image) {
+    if (image == null) throw new TypeError(`embedImage needs ${SUPPORTED}`);
+    if (typeof Blob !== "undefined" && image instanceof Blob) {
+      const bytes = await imageBytes(image);
+      return Float32Array.from(await this._run((m) => m.embedImageFiles([bytes])));
+    }
+    const isImage = ["HTMLImageElement", "ImageBitmap", "ImageData", "HTMLCanvasElement", "OffscreenCanvas", "HTMLVideoElement", "SVGImageElement"].some(
+      (t) => typeof globalThis[t] !== "undefined" && image instanceof globalThis[t],
+    );
+    if (!isImage) throw new TypeError(`cannot embed ${Object.prototype.toString.call(image)}: expected ${SUPPORTED}`);
+    const { width, height, data } = rgbaOf(image);
+    return Float32Array.from(await this._run((m) => m.embedImageRgba(width, height, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))));
+  }
+
+  /** L2-normalised text embeddings, one Float32Array per text (a single one for a string). Cached. */
+  async embedText(texts) {
+    const single = typeof texts === "string";
+    const list = single ? [texts] : Array.from(texts ?? []);
+    if (list.some((t) => typeof t !== "string")) throw new TypeError("embedText takes a string or an array of strings");
+    const found = await this.cache.getMany(list);
+    this.stats.textCacheHits += [...new Set(list)].filter((t) => found.has(t)).length;
+    const missing = [...new Set(list.filter((t) => !found.has(t)))];
+    if (missing.length) {
+      const flat = await this._run((m) => m.embedTexts(missing));
+      this.stats.textTowerRuns += 1;
+      this.stats.textPromptsEncoded += missing.length;
+      const d = this.embedDim;
+      const entries = missing.map((t, i) => [t, Float32Array.from(flat.subarray ? flat.subarray(i * d, (i + 1) * d) : flat.slice(i * d, (i + 1) * d))]);
+      await this.cache.putMany(entries);
+      for (const [t, v] of entries) found.set(t, v);
+    }
+    const out = list.map((t) => found.get(t));
+    return single ? out[0] : out;
+  }
+
+  /** A [labels, dim] classifier: per label the re-normalised mean over its templates. Built once per label set. */
+  async classifier(labels, templates = ["a photo of a {}."]) {
+    if (!Array.isArray(labels) || labels.length === 0) throw new Error("classify needs a non-empty array of labels");
+    const bad = templates.find((t) => !t.includes("{}"));
+    if (bad !== undefined) throw new Error(`template "${bad}" has no {} placeholder for the label`);
+    const key = JSON.stringify([labels, templates]);
+    let w = this._classifiers.get(key);
+    if (!w) {
+      const prompts = labels.flatMap((l) => templates.map((t) => t.replaceAll("{}", l)));
+      const feats = await this.embedText(prompts);
+      const flat = new Float32Array(prompts.length * this.embedDim);
+      feats.forEach((f, i) => flat.set(f, i * this.embedDim));
+      w = Float32Array.from(wasm.ensemble(flat, labels.length, templates.length, this.embedDim));
+      this._classifiers.set(key, w);
+    }
+    return w;
+  }
+
+  /** Ranked labels with probabilities: [{label, score}], best first. */
+  async classify(image, labels, options = {}) {
+    const templates = options.templates === "imagenet" ? wasm.imagenetTemplates() : options.templates ?? ["a photo of a {}."];
+    const w = await this.classifier(labels, templates);
+    const img = await this.embedImage(image);
+    const probs = wasm.probabilities(img, 1, w, labels.length, this.embedDim, this.inner.temperature);
+    const ranked = labels.map((label, i) => ({ label, score: probs[i] })).sort((a, b) => b.score - a.score);
+    return options.topK ? ranked.slice(0, options.topK) : ranked;
+  }
+
+  /** Frees the model's memory (GPU buffers, wasm heap). */
+  dispose() {
+    this.inner?.free();
+    this.inner = null;
+    this._bytes = null;
+  }
+}
+
+/** The 80 OpenAI ImageNet prompt templates. */
+export async function imagenetTemplates() {
+  await initWasm();
+  return wasm.imagenetTemplates();
+}
+
+/** CLIP token ids, one array of `contextLength` per text. */
+export async function tokenize(texts, contextLength = 77) {
+  await initWasm();
+  const flat = wasm.tokenize(texts, contextLength);
+  return texts.map((_, i) => Array.from(flat.slice(i * contextLength, (i + 1) * contextLength)));
+}
+
+export { wasm as raw };

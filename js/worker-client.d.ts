@@ -1,0 +1,16 @@
+import type { Backend, ClassifyOptions, ImageInput, LoadOptions, Ranked, Stats } from "./index.js";
+
+/** The Clip API with the model in a Web Worker. */
+export declare class ClipWorker {
+  static load(options: LoadOptions & { workerUrl?: string | URL }): Promise<ClipWorker>;
+  readonly backend: Backend;
+  readonly embedDim: number;
+  readonly fingerprint: string;
+  readonly stats: Stats;
+  readonly cache: { readonly size: number; clear(): Promise<void> };
+  embedImage(image: ImageInput): Promise<Float32Array>;
+  embedText(text: string): Promise<Float32Array>;
+  embedText(texts: string[]): Promise<Float32Array[]>;
+  classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
+  dispose(): void;
+}

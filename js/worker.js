@@ -1,0 +1,32 @@
+// The Web Worker side of ClipWorker (see worker-client.js): hosts a Clip off the main thread.
+import { Clip } from "./index.js";
+
+let clip = null;
+
+function state() {
+  return clip && { backend: clip.backend, embedDim: clip.embedDim, fingerprint: clip.fingerprint, cacheSize: clip.cache.size, stats: clip.stats };
+}
+
+self.onmessage = async ({ data: { id, method, args } }) => {
+  try {
+    let result;
+    if (method === "load") {
+      clip?.dispose();
+      clip = await Clip.load({ ...args[0], onProgress: (loaded, total) => self.postMessage({ id, progress: [loaded, total] }) });
+    } else if (!clip) {
+      throw new Error("the worker has no model: call ClipWorker.load first");
+    } else if (method === "cacheClear") {
+      await clip.cache.clear();
+    } else if (method === "dispose") {
+      clip.dispose();
+      clip = null;
+    } else if (["classify", "embedImage", "embedText"].includes(method)) {
+      result = await clip[method](...args);
+    } else {
+      throw new Error(`unknown method ${method}`);
+    }
+    self.postMessage({ id, result, state: state() });
+  } catch (e) {
+    self.postMessage({ id, error: e instanceof Error ? e.message : String(e), state: state() });
+  }
+};

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the npm package's WebAssembly part into pkg/: installs the wasm32 target and
+# wasm-bindgen-cli at the exact version of Cargo.lock, compiles wasm/ with SIMD128, generates the
+# ES-module bindings, and shrinks the .wasm with wasm-opt (npm's binaryen) when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
+
+rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $version$"; then
+  echo "== installing wasm-bindgen-cli $version (cargo install; a few minutes, once)"
+  cargo install --locked wasm-bindgen-cli --version "$version"
+fi
+
+echo "== cargo build clip-wasm (wasm32, simd128)"
+RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\"" \
+  cargo build --locked --profile wasm-release --target wasm32-unknown-unknown -p clip-wasm
+
+rm -rf pkg && mkdir -p pkg
+wasm-bindgen --target web --out-dir pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
+
+[ -d node_modules/binaryen ] || npm install --no-audit --no-fund >/dev/null
+if [ -x node_modules/.bin/wasm-opt ]; then
+  echo "== wasm-opt -O3"
+  node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    pkg/clip_wasm_bg.wasm -o pkg/clip_wasm_bg.opt.wasm
+  mv pkg/clip_wasm_bg.opt.wasm pkg/clip_wasm_bg.wasm
+fi
+raw=$(stat -c %s pkg/clip_wasm_bg.wasm)
+gz=$(gzip -9 -c pkg/clip_wasm_bg.wasm | wc -c)
+echo "pkg/clip_wasm_bg.wasm: $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Browser benchmark inputs: a random-init open_clip ViT-B-32 (seeded), its weights as
+safetensors, its image tower exported to ONNX with torch (what onnxruntime-web / transformers.js
+run), one preprocessed photo and open_clip's features for it.
+
+    tests/.venv/bin/python tests/browser/bench/export.py OUT_DIR
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+torch.manual_seed(7)
+model = open_clip.create_model("ViT-B-32").eval()
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "vitb32.safetensors")
+
+import skimage.data
+
+preprocess = open_clip.image_transform(224, is_train=False)
+pixels = preprocess(Image.fromarray(skimage.data.chelsea())).unsqueeze(0)
+with torch.no_grad():
+    features = model.encode_image(pixels)
+
+
+class Visual(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m.encode_image(x)
+
+
+torch.onnx.export(Visual(model), (pixels,), str(out / "vitb32_visual.onnx"), input_names=["pixel_values"],
+                  output_names=["image_features"], opset_version=17, dynamo=False)
+pixels.numpy().astype("<f4").tofile(out / "pixels.f32")
+features.numpy().astype("<f4").tofile(out / "features.f32")
+json.dump({"model": "ViT-B-32", "torch": torch.__version__, "open_clip": open_clip.__version__},
+          open(out / "meta.json", "w"))
+print("wrote", *sorted(p.name for p in out.iterdir()))

@@ -1,0 +1,62 @@
+// Image-encode latency of ViT-B-32 in headless Chromium: clip-burn (WebGPU, CPU) beside
+// onnxruntime-web (webgpu, wasm) on the same weights, same page, same machine. Writes the
+// browser section of BENCHMARKS.md. Run via scripts/bench-browser.sh.
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { startServer } from "../server.js";
+import { launch } from "../browser.js";
+
+const RUNS = Number(process.env.RUNS ?? 5);
+const { server, url } = await startServer();
+const rows = [];
+for (const gpu of [false, true]) {
+  const { context } = await launch({ gpu });
+  const page = await context.newPage();
+  page.on("console", (m) => m.type() === "error" && console.error(m.text()));
+  await page.goto(`${url}/tests/browser/bench/bench.html`);
+  await page.waitForFunction(() => window.ready === true);
+  const jobs = gpu ? [["runClipBurn", "webgpu"], ["runOrt", "webgpu"]] : [["runClipBurn", "cpu"], ["runOrt", "wasm"]];
+  for (const [fn, backend] of jobs) {
+    const r = await page.evaluate(([fn, backend, runs]) => window[fn](backend, runs), [fn, backend, RUNS]);
+    console.log(JSON.stringify(r));
+    rows.push(r);
+  }
+  await context.close();
+}
+server.close();
+
+const version = JSON.parse(readFileSync("node_modules/onnxruntime-web/package.json", "utf8")).version;
+const chromium = process.env.CHROMIUM_VERSION ?? "Debian chromium";
+const pair = (a, b) => {
+  const x = rows.find((r) => r.engine === "clip-burn" && r.backend === a);
+  const y = rows.find((r) => r.engine === "onnxruntime-web" && r.backend === b);
+  return `| ${a} vs ort ${b} | ${x.medianMs.toFixed(0)} ms | ${y.medianMs.toFixed(0)} ms | **${(y.medianMs / x.medianMs).toFixed(2)}x** | ${(x.firstMs / 1000).toFixed(1)} s / ${(y.firstMs / 1000).toFixed(1)} s | ${x.maxDiff.toExponential(1)} / ${y.maxDiff.toExponential(1)} |`;
+};
+const section = `## Browser: ViT-B-32 image encoding, clip-burn vs onnxruntime-web
+
+Produced by \`scripts/bench-browser.sh\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} x ${cpus()[0].model}, no GPU
+(WebGPU is Chromium's SwiftShader adapter, a CPU emulation), ${chromium} headless, onnxruntime-web ${version}
+(single-threaded wasm, as clip-burn's). Same random-init open_clip ViT-B-32 weights (clip-burn from safetensors,
+ort from the torch ONNX export), one 224x224 image, median of ${RUNS} runs after a first call.
+Speed-up = ort time / clip-burn time (above 1: clip-burn is faster).
+
+| backends | clip-burn | onnxruntime-web | speed-up | first call (clip-burn / ort) | max abs diff to open_clip |
+| --- | --- | --- | --- | --- | --- |
+${pair("cpu", "wasm")}
+${pair("webgpu", "webgpu")}
+`;
+let md = "";
+try {
+  md = readFileSync("BENCHMARKS.md", "utf8");
+} catch {
+  md = "# Benchmarks\n\nEvery figure here is produced by a script in the repository, as a ratio against the reference measured in the same run.\n\n";
+}
+const start = md.indexOf("## Browser:");
+if (start >= 0) {
+  const end = md.indexOf("\n## ", start + 1);
+  md = md.slice(0, start) + section + (end >= 0 ? md.slice(end + 1) : "");
+} else {
+  md += "\n" + section;
+}
+writeFileSync("BENCHMARKS.md", md);
+console.log(section);

@@ -1,0 +1,204 @@
+//! wasm-bindgen bindings over `clip-model` for the npm package `clip-burn` (see `js/index.js`,
+//! which adds weight fetching, image conversion and the prompt-embedding cache).
+//!
+//! Every method is async where the GPU is involved (synchronous readbacks panic on the web) and
+//! every failure becomes a JS `Error` whose message a web developer can act on.
+
+use burn::prelude::*;
+use clip_model::import;
+use clip_model::preprocess::{self, Decoded};
+use clip_model::tokenizer::Tokenizer;
+use clip_model::{normalize, zero_shot, Clip, ClipConfig};
+use wasm_bindgen::prelude::*;
+
+fn js_error(context: &str, e: impl std::fmt::Display) -> JsError {
+    JsError::new(&format!("{context}: {e}"))
+}
+
+async fn read_vec(t: Tensor<2>) -> Result<Vec<f32>, JsError> {
+    let data = t.into_data_async().await.map_err(|e| js_error("reading results from the device failed (WebGPU device lost?)", format!("{e:?}")))?;
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_error("unexpected tensor data", format!("{e:?}")))
+}
+
+/// A model on a device, with its tokenizer.
+#[wasm_bindgen]
+pub struct ClipModel {
+    model: Clip,
+    device: Device,
+    backend: String,
+    tokenizer: Tokenizer,
+    temperature: f32,
+}
+
+#[wasm_bindgen]
+impl ClipModel {
+    /// Loads weights (burnpack, open_clip or Hugging Face safetensors).
+    ///
+    /// `model`: an open_clip model name, the text of an open_clip / Hugging Face config JSON, or
+    /// undefined for a burnpack (which carries its config). `backend`: "webgpu" or "cpu".
+    pub async fn load(weights: Vec<u8>, model: Option<String>, backend: String) -> Result<ClipModel, JsError> {
+        std::panic::set_hook(Box::new(|info| web_log(&format!("clip-burn panicked: {info}"))));
+        let config = match model.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(json) if json.starts_with('{') => Some(ClipConfig::from_json_auto(json).map_err(|e| js_error("invalid model config", e))?),
+            Some(name) => Some(ClipConfig::preset(name).map_err(|e| js_error("unknown model", e))?),
+        };
+        let device = match backend.as_str() {
+            "cpu" => Device::flex(),
+            "webgpu" => Device::wgpu_options()
+                .init_async()
+                .await
+                .map_err(|e| js_error("WebGPU is not available", format!("{e:?}")))?,
+            other => return Err(JsError::new(&format!("unknown backend {other:?}: expected \"webgpu\" or \"cpu\""))),
+        };
+        let model = import::load_bytes(config.as_ref(), weights, &device).map_err(|e| js_error("cannot load weights", e))?;
+        let temperature = model.temperature().into_data_async().await.map_err(|e| js_error("device error", format!("{e:?}")))?;
+        let temperature = temperature.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_error("device error", format!("{e:?}")))?[0];
+        let tokenizer = Tokenizer::new().map_err(|e| js_error("tokenizer", e))?;
+        Ok(ClipModel { model, device, backend, tokenizer, temperature })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    #[wasm_bindgen(getter, js_name = embedDim)]
+    pub fn embed_dim(&self) -> usize {
+        self.model.config.embed_dim
+    }
+
+    #[wasm_bindgen(getter, js_name = imageSize)]
+    pub fn image_size(&self) -> usize {
+        self.model.config.vision_cfg.image_size
+    }
+
+    #[wasm_bindgen(getter, js_name = contextLength)]
+    pub fn context_length(&self) -> usize {
+        self.model.config.text_cfg.context_length
+    }
+
+    /// `exp(logit_scale)`.
+    #[wasm_bindgen(getter)]
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+
+    /// The model config as open_clip JSON.
+    #[wasm_bindgen(getter)]
+    pub fn config(&self) -> String {
+        self.model.config.to_json()
+    }
+
+    async fn embed_decoded(&self, decoded: Vec<Decoded>, normalized: bool) -> Result<Vec<f32>, JsError> {
+        let size = self.image_size();
+        let pixels = decoded
+            .iter()
+            .map(|d| preprocess::preprocess(d, size))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| js_error("cannot preprocess image", e))?;
+        let batch = preprocess::Pixels::batch(&pixels, &self.device).map_err(|e| js_error("cannot batch images", e))?;
+        let features = self.model.encode_image(batch);
+        read_vec(if normalized { normalize(features) } else { features }).await
+    }
+
+    /// L2-normalised features of encoded image files (JPEG, PNG, WebP bytes), decoded by the
+    /// same Rust code as natively. Flat `[n, embedDim]`.
+    #[wasm_bindgen(js_name = embedImageFiles)]
+    pub async fn embed_image_files(&self, files: Vec<js_sys::Uint8Array>) -> Result<Vec<f32>, JsError> {
+        let decoded = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| preprocess::decode(&f.to_vec()).map_err(|e| js_error(&format!("image {i}"), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.embed_decoded(decoded, true).await
+    }
+
+    /// L2-normalised features of one RGBA image (canvas pixels). Flat `[embedDim]`.
+    #[wasm_bindgen(js_name = embedImageRgba)]
+    pub async fn embed_image_rgba(&self, width: usize, height: usize, rgba: Vec<u8>) -> Result<Vec<f32>, JsError> {
+        let decoded = preprocess::from_rgba(width, height, rgba).map_err(|e| js_error("invalid image data", e))?;
+        self.embed_decoded(vec![decoded], true).await
+    }
+
+    /// L2-normalised text features. Flat `[texts.length, embedDim]`.
+    #[wasm_bindgen(js_name = embedTexts)]
+    pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = self.tokenizer.encode_batch(&texts, self.context_length()).to_tensor(&self.device);
+        read_vec(normalize(self.model.encode_text(ids))).await
+    }
+
+    /// Projected, unnormalised features of preprocessed pixels `[n, 3, S, S]` (for parity checks).
+    #[wasm_bindgen(js_name = encodePixels)]
+    pub async fn encode_pixels(&self, pixels: Vec<f32>, n: usize) -> Result<Vec<f32>, JsError> {
+        let s = self.image_size();
+        if n == 0 || pixels.len() != n * 3 * s * s {
+            return Err(JsError::new(&format!("encodePixels: expected {n} x 3 x {s} x {s} values, got {}", pixels.len())));
+        }
+        let t = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, s, s]), &self.device);
+        read_vec(self.model.encode_image(t)).await
+    }
+
+    /// Projected, unnormalised features of token ids `[n, contextLength]` (for parity checks).
+    #[wasm_bindgen(js_name = encodeIds)]
+    pub async fn encode_ids(&self, ids: Vec<i32>, n: usize) -> Result<Vec<f32>, JsError> {
+        let ctx = self.context_length();
+        let vocab = self.model.config.text_cfg.vocab_size as i32;
+        if n == 0 || ids.len() != n * ctx || ids.iter().any(|&i| i < 0 || i >= vocab) {
+            return Err(JsError::new(&format!("encodeIds: expected {n} x {ctx} ids in [0, {vocab})")));
+        }
+        let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+        let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, ctx]), &self.device);
+        read_vec(self.model.encode_text(t)).await
+    }
+}
+
+/// Token ids of `texts`, flat `[n, contextLength]`.
+#[wasm_bindgen]
+pub fn tokenize(texts: Vec<String>, context_length: usize) -> Result<Vec<u32>, JsError> {
+    let tok = Tokenizer::new().map_err(|e| js_error("tokenizer", e))?;
+    Ok(tok.encode_batch(&texts, context_length).ids)
+}
+
+fn host_tensor(values: Vec<f32>, rows: usize, dim: usize, what: &str) -> Result<Tensor<2>, JsError> {
+    if rows == 0 || dim == 0 || values.len() != rows * dim {
+        return Err(JsError::new(&format!("{what}: expected {rows} x {dim} values, got {}", values.len())));
+    }
+    Ok(Tensor::from_data(TensorData::new(values, [rows, dim]), &Device::flex()))
+}
+
+fn host_vec(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
+
+/// Prompt ensembling: normalised text features `[classes * templates, dim]` (class-major) ->
+/// one unit vector per class `[classes, dim]`.
+#[wasm_bindgen]
+pub fn ensemble(text_features: Vec<f32>, classes: usize, templates: usize, dim: usize) -> Result<Vec<f32>, JsError> {
+    let t = host_tensor(text_features, classes * templates, dim, "ensemble")?;
+    Ok(host_vec(zero_shot::ensemble(t, classes)))
+}
+
+/// softmax(temperature * image @ classifier^T): `[images, dim]` x `[classes, dim]` -> `[images, classes]`.
+#[wasm_bindgen]
+pub fn probabilities(image_features: Vec<f32>, images: usize, classifier: Vec<f32>, classes: usize, dim: usize, temperature: f32) -> Result<Vec<f32>, JsError> {
+    let img = host_tensor(image_features, images, dim, "image features")?;
+    let cls = host_tensor(classifier, classes, dim, "classifier")?;
+    let t = Tensor::<1>::from_data(TensorData::new(vec![temperature], [1]), &Device::flex());
+    Ok(host_vec(zero_shot::probabilities(img, cls, t)))
+}
+
+/// The 80 OpenAI ImageNet prompt templates.
+#[wasm_bindgen(js_name = imagenetTemplates)]
+pub fn imagenet_templates() -> Vec<String> {
+    zero_shot::openai_imagenet_templates().into_iter().map(String::from).collect()
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn web_log(s: &str);
+}
