@@ -2,7 +2,8 @@
 # Every test of clip-burn, on a fresh machine: installs what the tests need, then runs
 #   1. the whole workspace on the CPU (flex backend): unit, parity, tokenizer, preprocessing, CLI tests;
 #   2. the model parity tests again on the wgpu backend, on lavapipe (Mesa's CPU Vulkan driver);
-#   3. a check that the CUDA build compiles offline (no GPU here; see vendor/cubecl-llvm).
+#   3. a check that the CUDA build compiles offline (no GPU here; see vendor/cubecl-llvm);
+#   4. the npm package (wasm) in headless Chromium, CPU and WebGPU (SwiftShader).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +21,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-echo "== CPU: cargo test --workspace"
-cargo test --workspace --locked
+# One build serves both backends: the CPU (flex) tests and, on the same binaries, the wgpu ones.
+FEATURES=(--features clip-model/wgpu,clip-trainer/wgpu)
+
+echo "== CPU: cargo test (clip-model, clip-trainer)"
+cargo test --locked "${FEATURES[@]}"
 
 echo "== wgpu (lavapipe): model parity"
 VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json CLIP_TEST_DEVICE=wgpu \
-  cargo test --locked -p clip-model --features wgpu --test parity
+  cargo test --locked "${FEATURES[@]}" -p clip-model --test parity
 
 echo "== CUDA: offline build check"
 cargo check --locked -p clip-trainer --features cuda
+
+echo "== browser: the npm package in headless Chromium"
+bash scripts/test-browser.sh

@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn ensemble_is_normalised_mean() {
-        let device = Device::default();
+        let device = crate::device::parse("cpu").unwrap();
         let f = Tensor::<2>::from_data([[3.0, 0.0], [0.0, 2.0], [0.0, 5.0], [0.0, 1.0]], &device);
         let w = ensemble(f, 2).into_data().try_to_vec::<f32>().unwrap();
         let s = 0.5f32.sqrt();

@@ -38,7 +38,9 @@ def main():
     ap.add_argument("out", type=Path)
     ap.add_argument("--models", default="ViT-B-32,RN50")
     ap.add_argument("--tol", type=float, default=1e-3, help="max |diff| allowed on L2-normalised features")
+    ap.add_argument("--markdown", type=Path, help="write the figures as the 'Full-size CPU' section of this file (BENCHMARKS.md)")
     args = ap.parse_args()
+    rows = []
     ref = json.loads((args.out / "reference.json").read_text())
     ok = True
     for name in [m for m in args.models.split(",") if m]:
@@ -66,6 +68,8 @@ def main():
             rt = json.loads(tp.read_text())
             print(f"  clip-burn (wall clock, load excluded by differencing): "
                   f"{fmt(rt.get('images_per_s'))} images/s, {fmt(rt.get('texts_per_s'))} texts/s")
+        rt = json.loads(tp.read_text()) if tp.exists() else {}
+        rows.append((name, d_img, d_txt, t, rt))
         if "timings" in rust:
             print(f"  clip-burn self-reported timings: {rust['timings']}")
         if not (dn_img <= args.tol and dn_txt <= args.tol and d_scale <= 1e-3 * max(1.0, r["logit_scale"])):
@@ -73,7 +77,44 @@ def main():
             ok = False
         else:
             print("  OK")
+    if args.markdown and rows:
+        write_markdown(args.markdown, rows, ref)
     sys.exit(0 if ok else 1)
+
+
+def write_markdown(path, rows, ref):
+    import datetime
+    import os
+    import platform
+
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    ratio = lambda a, b: "n/a" if not a or not b else f"**{a / b:.2f}x**"
+    lines = [
+        "## Full-size CPU: clip-burn embed vs open_clip (PyTorch CPU)",
+        "",
+        f"Produced by `tests/fullsize/run.sh` on {datetime.date.today()}: {os.cpu_count()} x {cpu}. Random-init",
+        "open_clip models (seeded), the same PNG files and prompts; PyTorch eager f32 with all cores, batch 8;",
+        "clip-burn's throughput from wall-clock differences of `clip-burn embed` runs (model load excluded).",
+        "Speed-up = clip-burn / open_clip (above 1: clip-burn is faster).",
+        "",
+        "| model | max abs diff image / text | open_clip images/s | clip-burn images/s | speed-up | open_clip texts/s | clip-burn texts/s | speed-up |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, d_img, d_txt, t, rt in rows:
+        ci, ct = rt.get("images_per_s"), rt.get("texts_per_s")
+        lines.append(f"| {name} | {d_img:.1e} / {d_txt:.1e} | {t['images_per_s']:.2f} | {fmt(ci)} | {ratio(ci, t['images_per_s'])} "
+                     f"| {t['texts_per_s']:.2f} | {fmt(ct)} | {ratio(ct, t['texts_per_s'])} |")
+    section = "\n".join(lines) + "\n"
+    md = path.read_text() if path.exists() else ("# Benchmarks\n\nEvery figure here is produced by a script in the repository, "
+                                                   "as a ratio against the reference measured in the same run.\n\n")
+    start = md.find("## Full-size CPU")
+    if start >= 0:
+        end = md.find("\n## ", start + 1)
+        md = md[:start] + section + (md[end + 1:] if end >= 0 else "")
+    else:
+        md += "\n" + section
+    path.write_text(md)
+    print(section)
 
 
 if __name__ == "__main__":

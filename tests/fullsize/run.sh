@@ -60,4 +60,4 @@ json.dump({"wall_s_1img_1txt": base, "wall_s_8img_1txt": img8, "wall_s_1img_8txt
 PYEOF
 done
 
-"$PY" "$ROOT/tests/fullsize/compare.py" "$OUT" --models "$MODELS"
+"$PY" "$ROOT/tests/fullsize/compare.py" "$OUT" --models "$MODELS" --markdown "$ROOT/BENCHMARKS.md"
