@@ -164,6 +164,7 @@ fn bad_input_gives_one_line_errors() {
     assert_error(&["embed", "--model", &cfg, "--weights", &w, "--image", &fixture("generate.py")], 1, "generate.py: cannot decode image");
     assert_error(&["embed", "--weights", &w, "--text", "a"], 1, "give a model name or config");
     assert_error(&["embed", "--model", &cfg, "--weights", &w], 1, "nothing to embed");
+    assert_error(&["embed", "--model", &fixture("rn.json"), "--weights", &fixture("rn.safetensors"), "--text", "a"], 1, "fewer than the CLIP tokenizer");
     assert_error(&["classify", "--model", &cfg, "--weights", &w, "--image", "x.png"], 2, "--labels");
     assert_error(&["--device", "tpu", "embed", "--model", &cfg, "--weights", &w, "--text", "a"], 1, "unknown device");
     assert_error(&["frobnicate"], 2, "unrecognized subcommand");

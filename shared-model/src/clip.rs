@@ -50,6 +50,19 @@ impl Clip {
         self.text.forward(ids)
     }
 
+    /// Whether [`crate::tokenizer::Tokenizer`]'s ids fit this model's token embedding (models
+    /// with a smaller vocabulary need their own tokenizer).
+    pub fn check_tokenizer(&self) -> Result<(), crate::Error> {
+        let vocab = self.config.text_cfg.vocab_size;
+        if vocab < crate::tokenizer::VOCAB_SIZE {
+            return Err(crate::Error::Input(format!(
+                "this model's text vocabulary has {vocab} tokens, fewer than the CLIP tokenizer's {}: it cannot embed text",
+                crate::tokenizer::VOCAB_SIZE
+            )));
+        }
+        Ok(())
+    }
+
     /// `exp(logit_scale)`, shape `[1]`.
     pub fn temperature(&self) -> Tensor<1> {
         self.logit_scale.val().exp()

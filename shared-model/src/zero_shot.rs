@@ -49,6 +49,7 @@ pub fn classifier<S: AsRef<str>, T: AsRef<str>>(
     batch: usize,
     device: &Device,
 ) -> Result<Tensor<2>, Error> {
+    model.check_tokenizer()?;
     let prompts = prompts(classnames, templates)?;
     let ctx = model.config.text_cfg.context_length;
     let features: Vec<Tensor<2>> = prompts

@@ -127,6 +127,7 @@ impl ClipModel {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        self.model.check_tokenizer().map_err(|e| js_error("cannot embed text", e))?;
         let ids = self.tokenizer.encode_batch(&texts, self.context_length()).to_tensor(&self.device);
         read_vec(normalize(self.model.encode_text(ids))).await
     }

@@ -41,6 +41,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let image_features = encode_images(&model, &args.images, args.batch, &device)?;
     let mut text_features = Vec::with_capacity(args.texts.len());
     if !args.texts.is_empty() {
+        model.check_tokenizer()?;
         let tok = Tokenizer::new()?;
         let ctx = model.config.text_cfg.context_length;
         for chunk in args.texts.chunks(args.batch.max(1)) {
