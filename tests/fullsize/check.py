@@ -42,36 +42,9 @@ PROMPTS = [
 SEED = 4242
 
 
-def perturb(model, seed):
-    """Same as tests/fixtures/generate.py: non-trivial norms/biases, He-normal ResNet convs."""
-    g = torch.Generator().manual_seed(seed + 7)
-
-    def randn(t):
-        return torch.randn(t.shape, generator=g, dtype=torch.float32).to(t.dtype)
-
-    def rand(t):
-        return torch.rand(t.shape, generator=g, dtype=torch.float32).to(t.dtype)
-
-    with torch.no_grad():
-        if isinstance(model.visual, open_clip.modified_resnet.ModifiedResNet):
-            for m in model.visual.modules():
-                if isinstance(m, nn.Conv2d):
-                    m.weight.copy_(randn(m.weight) * math.sqrt(2.0 / m.weight[0].numel()))
-        for m in model.modules():
-            if isinstance(m, nn.LayerNorm):
-                m.weight.copy_(1 + 0.1 * randn(m.weight))
-                m.bias.copy_(0.1 * randn(m.bias))
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.weight.copy_(1 + 0.1 * randn(m.weight))
-                m.bias.copy_(0.1 * randn(m.bias))
-                m.running_mean.copy_(0.1 * randn(m.running_mean))
-                m.running_var.copy_(1 + 0.5 * rand(m.running_var))
-            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and m.bias is not None:
-                m.bias.copy_(0.05 * randn(m.bias))
-            if isinstance(m, nn.MultiheadAttention) and m.in_proj_bias is not None:
-                m.in_proj_bias.copy_(0.05 * randn(m.in_proj_bias))
-        model.logit_scale.fill_(math.log(30.0))
-    return model
+# The same perturbation as the tiny fixtures (non-trivial norms/biases, He-normal ResNet convs).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
+from generate import perturb  # noqa: E402
 
 
 def write_photos(out):
