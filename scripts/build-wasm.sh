@@ -19,7 +19,7 @@ RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\"" \
   cargo build --locked --profile wasm-release --target wasm32-unknown-unknown -p clip-wasm
 
 rm -rf pkg && mkdir -p pkg
-wasm-bindgen --target web --out-dir pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
+wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
 
 [ -d node_modules/binaryen ] || npm install --no-audit --no-fund >/dev/null
 if [ -x node_modules/.bin/wasm-opt ]; then

@@ -20,6 +20,23 @@ async fn read_vec(t: Tensor<2>) -> Result<Vec<f32>, JsError> {
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_error("unexpected tensor data", format!("{e:?}")))
 }
 
+thread_local! {
+    /// The WebGPU runtime can be initialised once per page; every model shares it.
+    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+}
+
+async fn webgpu_device() -> Result<Device, JsError> {
+    if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
+        return Ok(device);
+    }
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| js_error("WebGPU is not available", format!("{e:?}")))?;
+    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+    Ok(device)
+}
+
 /// A model on a device, with its tokenizer.
 #[wasm_bindgen]
 pub struct ClipModel {
@@ -45,10 +62,7 @@ impl ClipModel {
         };
         let device = match backend.as_str() {
             "cpu" => Device::flex(),
-            "webgpu" => Device::wgpu_options()
-                .init_async()
-                .await
-                .map_err(|e| js_error("WebGPU is not available", format!("{e:?}")))?,
+            "webgpu" => webgpu_device().await?,
             other => return Err(JsError::new(&format!("unknown backend {other:?}: expected \"webgpu\" or \"cpu\""))),
         };
         let model = import::load_bytes(config.as_ref(), weights, &device).map_err(|e| js_error("cannot load weights", e))?;
