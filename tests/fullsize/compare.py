@@ -110,7 +110,7 @@ def write_markdown(path, rows, ref):
     start = md.find("## Full-size CPU")
     if start >= 0:
         end = md.find("\n## ", start + 1)
-        md = md[:start] + section + (md[end + 1:] if end >= 0 else "")
+        md = md[:start] + section + ("\n" + md[end + 1:] if end >= 0 else "")
     else:
         md += "\n" + section
     path.write_text(md)

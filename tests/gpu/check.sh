@@ -8,17 +8,20 @@ BIN=${1:?path to a clip-burn built with --features cuda}
 cd "$(dirname "$0")/../.."
 F=tests/fixtures
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$(ls -d /usr/local/cuda*/lib64 2>/dev/null | tr '\n' ':')"
+# NVRTC (CUDA C++ runtime compiler) must be loadable: the toolkit's lib64 or a pip wheel's.
+nvrtc_dirs=$(find / -xdev \( -name 'libnvrtc.so*' -o -name 'libnvrtc-builtins.so*' \) -printf '%h\n' 2>/dev/null | sort -u | tr '\n' ':')
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$nvrtc_dirs"
+echo "NVRTC found in: ${nvrtc_dirs:-nowhere}"
 mapfile -t PROMPTS < tests/gpu/prompts.txt
 for model in vit_quickgelu vit_gelu rn; do
   args=()
   # Only vit_quickgelu has CLIP's real 49408-token vocabulary; the others embed images only.
   if [ $model = vit_quickgelu ]; then for p in "${PROMPTS[@]}"; do args+=(--text "$p"); done; fi
   for dev in cuda cpu; do
-    start=$(date +%s.%N)
+    start=$(date +%s%N)
     "$BIN" --device $dev embed --model $F/$model.json --weights $F/$model.safetensors \
       --image $F/images/astronaut.png --image $F/images/coffee.webp "${args[@]}" > /tmp/$model.$dev.json
-    echo "$model on $dev: $(echo "$(date +%s.%N) - $start" | bc) s"
+    echo "$model on $dev: $(( ($(date +%s%N) - start) / 1000000 )) ms (process, load included)"
   done
   python3 tests/gpu/compare.py /tmp/$model.cuda.json /tmp/$model.cpu.json
 done

@@ -54,7 +54,7 @@ try {
 const start = md.indexOf("## Browser:");
 if (start >= 0) {
   const end = md.indexOf("\n## ", start + 1);
-  md = md.slice(0, start) + section + (end >= 0 ? md.slice(end + 1) : "");
+  md = md.slice(0, start) + section + (end >= 0 ? "\n" + md.slice(end + 1) : "");
 } else {
   md += "\n" + section;
 }
