@@ -29,7 +29,7 @@ cargo test --locked "${FEATURES[@]}"
 
 echo "== wgpu (lavapipe): model parity"
 VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json CLIP_TEST_DEVICE=wgpu \
-  cargo test --locked "${FEATURES[@]}" -p clip-model --test parity
+  cargo test --locked "${FEATURES[@]}" --test parity
 
 echo "== CUDA: offline build check"
 cargo check --locked -p clip-trainer --features cuda
