@@ -32,7 +32,8 @@ VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json CLIP_TEST_DEVICE=wg
   cargo test --locked "${FEATURES[@]}" --test parity
 
 echo "== CUDA: offline build check"
-cargo check --locked -p clip-trainer --features cuda
+# Its own target dir: the cuda features rebuild burn's whole stack, kept apart from the test build.
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/cuda-check" cargo check --locked -p clip-trainer --features cuda
 
 echo "== browser: the npm package in headless Chromium"
 bash scripts/test-browser.sh
