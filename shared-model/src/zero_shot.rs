@@ -49,14 +49,25 @@ pub fn classifier<S: AsRef<str>, T: AsRef<str>>(
     batch: usize,
     device: &Device,
 ) -> Result<Tensor<2>, Error> {
-    model.check_tokenizer()?;
     let prompts = prompts(classnames, templates)?;
+    Ok(ensemble(encode_texts(model, tokenizer, &prompts, batch, device)?, classnames.len()))
+}
+
+/// Projected (unnormalised) features of `texts`, tokenized and encoded `batch` at a time.
+///
+/// # Shapes
+/// -> `[texts.len(), E]`
+pub fn encode_texts<S: AsRef<str>>(model: &Clip, tokenizer: &Tokenizer, texts: &[S], batch: usize, device: &Device) -> Result<Tensor<2>, Error> {
+    model.check_tokenizer()?;
+    if texts.is_empty() {
+        return Err(Error::Input("no texts to encode".into()));
+    }
     let ctx = model.config.text_cfg.context_length;
-    let features: Vec<Tensor<2>> = prompts
+    let features: Vec<Tensor<2>> = texts
         .chunks(batch.max(1))
         .map(|chunk| model.encode_text(tokenizer.encode_batch(chunk, ctx).to_tensor(device)))
         .collect();
-    Ok(ensemble(Tensor::cat(features, 0), classnames.len()))
+    Ok(Tensor::cat(features, 0))
 }
 
 /// Class probabilities for each image.

@@ -15,7 +15,7 @@ fn js_error(context: &str, e: impl std::fmt::Display) -> JsError {
     JsError::new(&format!("{context}: {e}"))
 }
 
-async fn read_vec(t: Tensor<2>) -> Result<Vec<f32>, JsError> {
+async fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, JsError> {
     let data = t.into_data_async().await.map_err(|e| js_error("reading results from the device failed (WebGPU device lost?)", format!("{e:?}")))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_error("unexpected tensor data", format!("{e:?}")))
 }
@@ -66,8 +66,7 @@ impl ClipModel {
             other => return Err(JsError::new(&format!("unknown backend {other:?}: expected \"webgpu\" or \"cpu\""))),
         };
         let model = import::load_bytes(config.as_ref(), weights, &device).map_err(|e| js_error("cannot load weights", e))?;
-        let temperature = model.temperature().into_data_async().await.map_err(|e| js_error("device error", format!("{e:?}")))?;
-        let temperature = temperature.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_error("device error", format!("{e:?}")))?[0];
+        let temperature = read_vec(model.temperature()).await?[0];
         let tokenizer = Tokenizer::new().map_err(|e| js_error("tokenizer", e))?;
         Ok(ClipModel { model, device, backend, tokenizer, temperature })
     }

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clip_model::tokenizer::Tokenizer;
+use clip_model::zero_shot;
 use serde::Serialize;
 
 use super::{encode_images, rows};
@@ -39,15 +40,11 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let device = device(device_name)?;
     let model = args.model.load(&device)?;
     let image_features = encode_images(&model, &args.images, args.batch, &device)?;
-    let mut text_features = Vec::with_capacity(args.texts.len());
-    if !args.texts.is_empty() {
-        model.check_tokenizer()?;
-        let tok = Tokenizer::new()?;
-        let ctx = model.config.text_cfg.context_length;
-        for chunk in args.texts.chunks(args.batch.max(1)) {
-            text_features.extend(rows(model.encode_text(tok.encode_batch(chunk, ctx).to_tensor(&device)))?);
-        }
-    }
+    let text_features = if args.texts.is_empty() {
+        Vec::new()
+    } else {
+        rows(zero_shot::encode_texts(&model, &Tokenizer::new()?, &args.texts, args.batch, &device)?)?
+    };
     let logit_scale = model.temperature().into_scalar::<f32>();
     let json = serde_json::to_string(&Output { image_features, text_features, logit_scale })?;
     match &args.out {
