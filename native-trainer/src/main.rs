@@ -1,14 +1,21 @@
 //! `clip-burn`: the native command line of clip-burn.
 
+mod checkpoint;
 mod commands;
+mod data;
+mod eval;
 mod model_args;
+mod optim;
+mod plot;
+mod rng;
+mod synth;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "clip-burn", version, about = "CLIP on burn: tokenize, embed, classify and convert models")]
+#[command(name = "clip-burn", version, about = "CLIP on burn: tokenize, embed, classify, convert, generate data, train, evaluate and plot")]
 struct Cli {
     /// Device: cpu, wgpu, cuda[:N], or best (the best one compiled in).
     #[arg(long, global = true, default_value = "best")]
@@ -28,6 +35,15 @@ enum Command {
     Classify(commands::classify::Args),
     /// Convert weights (open_clip, OpenAI, Hugging Face) to a burnpack for the browser and fast loading.
     Convert(commands::convert::Args),
+    /// Write the synthetic shapes data set (tar shards, CSV + images, zero-shot image folder).
+    Synth(commands::synth::Args),
+    /// Contrastive training (open_clip's flags; `--config run.toml` for a settings file).
+    Train(commands::train::Args),
+    /// Evaluate weights: zero-shot classification or image-text retrieval.
+    #[command(subcommand)]
+    Eval(commands::eval::Args),
+    /// Draw a run's loss, learning-rate and evaluation curves to a PNG.
+    Plot(commands::plot::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,12 +58,23 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {}", msg.lines().next().unwrap_or(""));
         std::process::exit(1);
     }));
-    let cli = Cli::parse();
+    let argv = match commands::train::expand_config(std::env::args().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Embed(args) => commands::embed::run(args, &cli.device),
         Command::Classify(args) => commands::classify::run(args, &cli.device),
         Command::Convert(args) => commands::convert::run(args, &cli.device),
+        Command::Synth(args) => commands::synth::run(args),
+        Command::Train(args) => commands::train::run(args, &cli.device),
+        Command::Eval(args) => commands::eval::run(args, &cli.device),
+        Command::Plot(args) => commands::plot::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,7 @@ pub mod config;
 pub mod device;
 mod error;
 pub mod import;
+pub mod loss;
 pub mod preprocess;
 pub mod text;
 pub mod tokenizer;

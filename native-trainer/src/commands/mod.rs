@@ -1,7 +1,11 @@
 pub mod classify;
 pub mod convert;
 pub mod embed;
+pub mod eval;
+pub mod plot;
+pub mod synth;
 pub mod tokenize;
+pub mod train;
 
 use std::path::Path;
 

@@ -99,6 +99,10 @@ pub fn detect_format(bytes: &[u8]) -> Result<FileFormat, Error> {
 /// Burnpack metadata key holding the model's config JSON.
 pub const CONFIG_METADATA_KEY: &str = "clip_config";
 
+/// Burnpack tensors under this prefix are not model parameters but what a training checkpoint
+/// adds (the optimiser's moments): loading the model skips them, so a checkpoint is a weight file.
+pub const EXTRA_TENSOR_PREFIX: &str = "optimizer.";
+
 /// Loads a model from the bytes of a burnpack or safetensors file. `config` may be `None` for a
 /// burnpack, which carries its own.
 pub fn load_bytes(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -> Result<Clip, Error> {
@@ -159,6 +163,7 @@ fn load_burnpack(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -
         (None, None) => return Err(Error::Config("this burnpack has no embedded config: give a model name or config".into())),
     };
     let tensors = reader.into_tensors().map_err(|e| Error::Weights(format!("invalid burnpack: {e}")))?;
+    let tensors = tensors.into_iter().filter(|t| !t.name.starts_with(EXTRA_TENSOR_PREFIX)).collect();
     let mut model = Clip::new(&config, device);
     apply_strict(&mut model, tensors, Box::new(FloatCastAdapter::to(DType::F32)), Box::new(FloatCastAdapter::to(DType::F32)))?;
     Ok(model)
@@ -234,17 +239,52 @@ pub enum StoreDType {
 /// Serialises `model` as a burnpack with its config embedded. With `F16`, every float tensor is
 /// stored in half precision except BatchNorm statistics and the logit scale.
 pub fn to_burnpack(model: &Clip, dtype: StoreDType) -> Result<Vec<u8>, Error> {
+    to_burnpack_with(model, dtype, Vec::new(), &[])
+}
+
+/// [`to_burnpack`] plus `extra` tensors (named under [`EXTRA_TENSOR_PREFIX`], stored as given)
+/// and `metadata` entries: a training checkpoint.
+pub fn to_burnpack_with(
+    model: &Clip,
+    dtype: StoreDType,
+    extra: Vec<(String, TensorData)>,
+    metadata: &[(&str, String)],
+) -> Result<Vec<u8>, Error> {
     let adapter: Box<dyn ModuleAdapter> = match dtype {
         StoreDType::F32 => Box::new(FloatCastAdapter::to(DType::F32)),
         StoreDType::F16 => Box::new(HalfExceptStatistics),
     };
-    let tensors = model.collect(None, Some(adapter), true);
-    let bytes = burn_pack::Writer::new(tensors)
+    let mut tensors = model.collect(None, Some(adapter), true);
+    for (name, data) in extra {
+        if !name.starts_with(EXTRA_TENSOR_PREFIX) {
+            return Err(Error::Weights(format!("extra tensor {name} must be named under {EXTRA_TENSOR_PREFIX}")));
+        }
+        tensors.push(bridge::from_data(data, name, None));
+    }
+    let mut writer = burn_pack::Writer::new(tensors)
         .with_metadata(CONFIG_METADATA_KEY, &serde_json::to_string(&model.config).expect("config serialises"))
-        .with_metadata("producer", concat!("clip-burn ", env!("CARGO_PKG_VERSION")))
-        .into_bytes()
-        .map_err(|e| Error::Weights(format!("cannot write burnpack: {e}")))?;
+        .with_metadata("producer", concat!("clip-burn ", env!("CARGO_PKG_VERSION")));
+    for (key, value) in metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    let bytes = writer.into_bytes().map_err(|e| Error::Weights(format!("cannot write burnpack: {e}")))?;
     Ok(bytes.to_vec())
+}
+
+/// The metadata and the [`EXTRA_TENSOR_PREFIX`] tensors of a burnpack written by
+/// [`to_burnpack_with`] (the model itself loads with [`load_bytes`]).
+pub fn read_burnpack_extras(bytes: &[u8]) -> Result<(BTreeMap<String, String>, Vec<(String, TensorData)>), Error> {
+    let invalid = |e: &dyn std::fmt::Display| Error::Weights(format!("invalid burnpack: {e}"));
+    let reader = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| invalid(&e))?;
+    let metadata = reader.metadata().clone();
+    let mut extra = Vec::new();
+    for tensor in reader.into_tensors().map_err(|e| invalid(&e))? {
+        if tensor.name.starts_with(EXTRA_TENSOR_PREFIX) {
+            let name = tensor.name.clone();
+            extra.push((name, bridge::into_data(tensor).map_err(|e| invalid(&e))?));
+        }
+    }
+    Ok((metadata, extra))
 }
 
 /// f16 for weights; BatchNorm running statistics (variance underflows) and the logit scale stay f32.
@@ -260,5 +300,40 @@ impl ModuleAdapter for HalfExceptStatistics {
 
     fn clone_box(&self) -> Box<dyn ModuleAdapter> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> ClipConfig {
+        ClipConfig::from_open_clip_json(
+            r#"{"embed_dim": 8, "vision_cfg": {"image_size": 16, "layers": 1, "width": 16, "head_width": 8, "patch_size": 8},
+                "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2, "layers": 1}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_is_a_weight_file_and_keeps_its_extras() {
+        let device = Device::default();
+        let model = Clip::new(&tiny(), &device);
+        let moment = TensorData::new(vec![1.0f32, 2.0, 3.0], [3]);
+        let extra = vec![("optimizer.exp_avg.logit_scale".to_string(), moment.clone())];
+        let bytes = to_burnpack_with(&model, StoreDType::F32, extra, &[("train_state", "{\"step\":3}".into())]).unwrap();
+
+        let loaded = load_bytes(None, bytes.clone(), &device).unwrap();
+        let weights = |m: &Clip| m.text.text_projection.val().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(weights(&model), weights(&loaded));
+
+        let (metadata, extras) = read_burnpack_extras(&bytes).unwrap();
+        assert_eq!(metadata.get("train_state").map(String::as_str), Some("{\"step\":3}"));
+        assert_eq!(extras.len(), 1);
+        assert_eq!(extras[0].0, "optimizer.exp_avg.logit_scale");
+        assert_eq!(extras[0].1.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0]);
+
+        let misnamed = vec![("exp_avg".to_string(), moment)];
+        assert!(to_burnpack_with(&model, StoreDType::F32, misnamed, &[]).is_err());
     }
 }

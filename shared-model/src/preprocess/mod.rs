@@ -92,9 +92,20 @@ pub fn preprocess(decoded: &Decoded, size: usize) -> Result<Pixels, Error> {
         return Err(Error::Image(format!("cannot preprocess a {}x{} image to {size}", img.width, img.height)));
     }
     let (w, h) = resized_dims(img.width, img.height, size);
-    let resized = if (w, h) == (img.width, img.height) {
+    let resized = resize_as_pil(img, decoded.palette, w, h);
+    // torchvision CenterCrop; the resized image is never smaller than `size`.
+    let top = half_round_even(h.saturating_sub(size));
+    let left = half_round_even(w.saturating_sub(size));
+    let crop = resized.crop(left, top, size.min(w), size.min(h));
+    Ok(Pixels { data: normalise(&crop, size), size })
+}
+
+/// PIL `Image.resize(..., BICUBIC)`: nearest for palette images, premultiplied alpha for RGBA,
+/// a copy when the size is unchanged.
+fn resize_as_pil(img: &Image8, palette: bool, w: usize, h: usize) -> Image8 {
+    if (w, h) == (img.width, img.height) {
         img.clone()
-    } else if decoded.palette {
+    } else if palette {
         img.resize_nearest(w, h)
     } else if img.channels == 4 {
         let mut premultiplied = img.clone();
@@ -104,12 +115,54 @@ pub fn preprocess(decoded: &Decoded, size: usize) -> Result<Pixels, Error> {
         out
     } else {
         img.resize_bicubic(w, h)
+    }
+}
+
+/// A crop box in pixels: left, top, width, height.
+pub type CropBox = (usize, usize, usize, usize);
+
+/// torchvision `RandomResizedCrop.get_params` with aspect ratios (3/4, 4/3): a box covering
+/// `scale` of the area, drawn with `uniform` (values in `[0, 1)`); the centre crop fallback
+/// after 10 failed draws.
+pub fn random_crop_box(width: usize, height: usize, scale: (f64, f64), uniform: &mut dyn FnMut() -> f64) -> CropBox {
+    let area = (width * height) as f64;
+    let (lo, hi) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
+    let randint = |n: usize, u: f64| ((u * n as f64) as usize).min(n - 1);
+    for _ in 0..10 {
+        let target = area * (scale.0 + (scale.1 - scale.0) * uniform());
+        let aspect = (lo + (hi - lo) * uniform()).exp();
+        let w = (target * aspect).sqrt().round() as usize;
+        let h = (target / aspect).sqrt().round() as usize;
+        if 0 < w && w <= width && 0 < h && h <= height {
+            let top = randint(height - h + 1, uniform());
+            let left = randint(width - w + 1, uniform());
+            return (left, top, w, h);
+        }
+    }
+    let ratio = width as f64 / height as f64;
+    let (w, h) = if ratio < 3.0 / 4.0 {
+        (width, (width as f64 / (3.0 / 4.0)).round() as usize)
+    } else if ratio > 4.0 / 3.0 {
+        ((height as f64 * 4.0 / 3.0).round() as usize, height)
+    } else {
+        (width, height)
     };
-    // torchvision CenterCrop; the resized image is never smaller than `size`.
-    let top = half_round_even(h.saturating_sub(size));
-    let left = half_round_even(w.saturating_sub(size));
-    let crop = resized.crop(left, top, size.min(w), size.min(h));
-    Ok(Pixels { data: normalise(&crop, size), size })
+    ((width - w.min(width)) / 2, (height - h.min(height)) / 2, w.min(width), h.min(height))
+}
+
+/// The training transform (open_clip `image_transform(is_train=True)`, the paper's only
+/// augmentation): crop `crop`, bicubic resize to `size` x `size`, RGB, normalise.
+pub fn resized_crop(decoded: &Decoded, crop: CropBox, size: usize) -> Result<Pixels, Error> {
+    let img = &decoded.image;
+    let (left, top, w, h) = crop;
+    if size == 0 || w == 0 || h == 0 || left + w > img.width || top + h > img.height {
+        return Err(Error::Image(format!(
+            "crop {w}x{h}+{left}+{top} does not fit a {}x{} image",
+            img.width, img.height
+        )));
+    }
+    let resized = resize_as_pil(&img.crop(left, top, w, h), decoded.palette, size, size);
+    Ok(Pixels { data: normalise(&resized, size), size })
 }
 
 /// ToTensor + Normalize, in f32 as PyTorch computes them; alpha is dropped (`convert('RGB')`).
@@ -142,6 +195,33 @@ mod tests {
         assert_eq!(resized_dims(451, 300, 224), (336, 224));
         assert_eq!(resized_dims(91, 37, 96), (236, 96));
         assert_eq!(resized_dims(500, 120, 224), (933, 224));
+    }
+
+    #[test]
+    fn random_crop_boxes_cover_the_asked_area_and_fit() {
+        let mut state = 12345u64;
+        let mut uniform = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (w, h) in [(64, 64), (100, 37), (37, 100), (5, 5)] {
+            for _ in 0..200 {
+                let (left, top, cw, ch) = random_crop_box(w, h, (0.9, 1.0), &mut uniform);
+                assert!(cw > 0 && ch > 0 && left + cw <= w && top + ch <= h, "{w}x{h}: {cw}x{ch}+{left}+{top}");
+                let frac = (cw * ch) as f64 / (w * h) as f64;
+                let aspect = cw as f64 / ch as f64;
+                let fallback = (cw, ch) == (w, h) || left + cw == w - left || top + ch == h - top;
+                assert!(fallback || ((0.8..=1.1).contains(&frac) && (0.7..=1.4).contains(&aspect)), "{frac} {aspect}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_crop_at_the_same_size_is_the_eval_transform() {
+        let rgba: Vec<u8> = (0..32 * 32 * 4).map(|i| (i * 7 % 251) as u8).collect();
+        let decoded = from_rgba(32, 32, rgba).unwrap();
+        assert_eq!(resized_crop(&decoded, (0, 0, 32, 32), 32).unwrap(), preprocess(&decoded, 32).unwrap());
+        assert!(resized_crop(&decoded, (1, 0, 32, 32), 32).is_err());
     }
 
     #[test]

@@ -1,0 +1,525 @@
+//! `clip-burn train`: contrastive training from scratch or from `--pretrained` weights, with
+//! open_clip's flag names. Settings come from flags or a TOML file (`--config run.toml`, keys
+//! are the flag names with `_` or `-`); flags given on the command line win.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::module::{Module, Param};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use clip_model::config::VisionLayers;
+use clip_model::loss::clip_loss;
+use clip_model::preprocess::Pixels;
+use clip_model::{import, Clip};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::checkpoint::{self, TrainState};
+use crate::data::{Batch, Loader, LoaderConfig, Position, Source, TableFormat};
+use crate::eval::{self, ImageFolder};
+use crate::model_args::{device, parse_model};
+use crate::optim::{clip_scale, cosine_lr, grad_norm, AdamW, AdamWConfig};
+
+#[derive(clap::Args, Debug, Clone, Serialize)]
+#[command(args_override_self = true)]
+pub struct Args {
+    /// A TOML file of settings (keys = these flags' names); flags on the command line override it.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Model: an open_clip name or a model-config JSON path.
+    #[arg(long)]
+    pub model: String,
+    /// Start from these weights (any format `--weights` takes elsewhere) instead of random init.
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
+    /// Training data: tar shards (`dir/shard-{0000..0099}.tar`, several joined by `::`) or a CSV/TSV.
+    #[arg(long)]
+    pub train_data: String,
+    /// Samples per epoch (needed for tar shards, whose size is unknown; a CSV's default is its row count).
+    #[arg(long)]
+    pub train_num_samples: Option<u64>,
+    #[arg(long, default_value = "filepath")]
+    pub csv_img_key: String,
+    #[arg(long, default_value = "title")]
+    pub csv_caption_key: String,
+    /// CSV column separator (default tab, as open_clip).
+    #[arg(long, default_value = "\t")]
+    pub csv_separator: String,
+    /// Retrieval validation pairs (tar shards or CSV), evaluated every `--val-frequency` steps.
+    #[arg(long)]
+    pub val_data: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    pub val_num_samples: usize,
+    /// Zero-shot evaluation image folder (class sub-folders, optional classnames.txt / templates.txt).
+    #[arg(long)]
+    pub zeroshot_data: Option<PathBuf>,
+    /// Zero-shot prompt templates file (one per line with `{}`); default the folder's templates.txt or ImageNet's 80.
+    #[arg(long)]
+    pub zeroshot_templates: Option<PathBuf>,
+    /// Evaluate every N steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub val_frequency: u64,
+    /// Output directory: checkpoints/, metrics.jsonl, final weights.
+    #[arg(long, default_value = "logs/run")]
+    pub logs: PathBuf,
+    /// Micro-batch size (per step without accumulation).
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Gradient accumulation over N micro-batches, every micro-batch against the features of all.
+    #[arg(long, default_value_t = 1)]
+    pub accum_freq: usize,
+    #[arg(long, default_value_t = 1)]
+    pub epochs: u64,
+    /// Total optimiser steps (overrides --epochs).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Default: 0.9.
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Default: 0.98 for ViT, 0.999 for ResNet.
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// Default: 1e-6 for ViT, 1e-8 for ResNet.
+    #[arg(long)]
+    pub eps: Option<f64>,
+    #[arg(long, default_value_t = 0.2)]
+    pub wd: f64,
+    /// Linear warmup steps.
+    #[arg(long, default_value_t = 2000)]
+    pub warmup: u64,
+    /// Clip the global gradient norm to this.
+    #[arg(long)]
+    pub grad_clip_norm: Option<f64>,
+    /// Freeze the image tower.
+    #[arg(long)]
+    pub lock_image: bool,
+    /// Decode/augment threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    #[arg(long, default_value_t = 2000)]
+    pub shuffle_buffer: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Save a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 500)]
+    pub save_frequency: u64,
+    /// Checkpoints kept on disk.
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    /// `latest` (the newest checkpoint in <logs>/checkpoints) or a checkpoint file.
+    #[arg(long)]
+    pub resume: Option<String>,
+}
+
+/// Expands `train --config FILE` into flags placed before the command line's own, so that
+/// flags given explicitly override the file.
+pub fn expand_config(argv: Vec<String>) -> Result<Vec<String>> {
+    let Some(train) = argv.iter().position(|a| a == "train") else { return Ok(argv) };
+    let Some(at) = argv[train..].iter().position(|a| a == "--config" || a.starts_with("--config=")).map(|i| i + train) else {
+        return Ok(argv);
+    };
+    let path = match argv[at].strip_prefix("--config=") {
+        Some(p) => p.to_string(),
+        None => argv.get(at + 1).cloned().context("--config needs a file")?,
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("--config {path}"))?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("--config {path}"))?;
+    let mut flags = Vec::new();
+    for (key, value) in table {
+        let flag = format!("--{}", key.replace('_', "-"));
+        match value {
+            toml::Value::Boolean(true) => flags.push(flag),
+            toml::Value::Boolean(false) => {}
+            toml::Value::String(s) => flags.extend([flag, s]),
+            toml::Value::Integer(i) => flags.extend([flag, i.to_string()]),
+            toml::Value::Float(f) => flags.extend([flag, f.to_string()]),
+            other => bail!("--config {path}: {key} = {other}: use a string, number or boolean"),
+        }
+    }
+    let mut out = argv[..=train].to_vec();
+    out.extend(flags);
+    out.extend(argv[train + 1..].iter().cloned());
+    Ok(out)
+}
+
+/// `--csv-separator`: one character (`\t` spelt out is a tab).
+pub fn separator(text: &str) -> Result<u8> {
+    match text.as_bytes() {
+        [b] => Ok(*b),
+        _ if text == "\\t" => Ok(b'\t'),
+        _ => bail!("--csv-separator must be one character, got {text:?}"),
+    }
+}
+
+/// One line of metrics.jsonl.
+#[derive(Serialize)]
+struct StepMetrics {
+    step: u64,
+    epoch: f64,
+    samples: u64,
+    loss: f64,
+    lr: f64,
+    logit_scale: f64,
+    grad_norm: f64,
+    samples_per_s: f64,
+    data_wait_s: f64,
+    skipped: usize,
+}
+
+pub fn run(args: Args, device_name: &str) -> Result<()> {
+    let config = parse_model(&args.model)?;
+    if args.batch_size < 2 {
+        bail!("--batch-size must be at least 2 (the loss contrasts samples within a batch)");
+    }
+    let separator = separator(&args.csv_separator)?;
+    let table = TableFormat { img_key: args.csv_img_key.clone(), caption_key: args.csv_caption_key.clone(), separator };
+    let source = Arc::new(Source::open(&args.train_data, &table).context("--train-data")?);
+    let per_step = (args.batch_size * args.accum_freq.max(1)) as u64;
+    let epoch_samples = match (args.train_num_samples, source.known_len()) {
+        (Some(n), _) => n,
+        (None, Some(n)) => n as u64,
+        (None, None) => bail!("--train-num-samples is needed with tar shards (their size is not known in advance)"),
+    };
+    let steps_per_epoch = (epoch_samples / per_step).max(1);
+    let total_steps = args.steps.unwrap_or(args.epochs * steps_per_epoch);
+    let vit = matches!(config.vision_cfg.layers, VisionLayers::Vit(_));
+    let adamw = AdamWConfig {
+        beta1: args.beta1.unwrap_or(0.9),
+        beta2: args.beta2.unwrap_or(if vit { 0.98 } else { 0.999 }),
+        eps: args.eps.unwrap_or(if vit { 1e-6 } else { 1e-8 }),
+        weight_decay: args.wd,
+    };
+
+    let base = device(device_name)?;
+    let device = base.clone().autodiff();
+    let ckpt_dir = args.logs.join("checkpoints");
+    std::fs::create_dir_all(&args.logs).with_context(|| format!("--logs {}", args.logs.display()))?;
+    let settings = serde_json::to_value(&args)?;
+    let mut optim = AdamW::new(adamw);
+    let (mut model, mut state) = match &args.resume {
+        Some(spec) => {
+            let path = checkpoint::resolve(spec, &ckpt_dir)?;
+            let (model, state) = checkpoint::load(&path, &mut optim, &device).context("--resume")?;
+            if model.config != config {
+                bail!("--resume {}: the checkpoint holds a different model than --model {}", path.display(), args.model);
+            }
+            eprintln!("resuming from {} (step {}, {} samples seen)", path.display(), state.step, state.samples_seen);
+            (model, state)
+        }
+        None => {
+            base.seed(args.seed);
+            let model = match &args.pretrained {
+                Some(path) => import::load_file(Some(&config), path, &device).with_context(|| format!("--pretrained {}", path.display()))?,
+                None => Clip::new(&config, &device),
+            };
+            let state = TrainState { step: 0, samples_seen: 0, position: Position::default(), seed: args.seed, settings: settings.clone() };
+            (model, state)
+        }
+    };
+    if args.lock_image {
+        model.visual = model.visual.no_grad();
+    }
+    let metrics_path = args.logs.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, state.step)?;
+    let mut metrics = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).with_context(|| format!("{}", metrics_path.display()))?;
+
+    let evals = Evals::new(&args)?;
+    let loader_config = LoaderConfig {
+        batch_size: args.batch_size,
+        image_size: config.vision_cfg.image_size,
+        context_length: config.text_cfg.context_length,
+        workers: args.workers,
+        prefetch: 2 * args.accum_freq.max(1),
+        shuffle_buffer: args.shuffle_buffer,
+        seed: state.seed,
+        augment: true,
+    };
+    let mut loader = Loader::new(source, loader_config, state.position)?;
+    eprintln!(
+        "training {} ({:.2}M parameters) on {} for {total_steps} steps of {per_step} samples ({steps_per_epoch} steps per epoch), logs in {}",
+        args.model,
+        model.num_params() as f64 / 1e6,
+        device_name,
+        args.logs.display()
+    );
+
+    let bar = ProgressBar::new(total_steps);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}").expect("valid template"),
+    );
+    bar.set_position(state.step);
+    let started = Instant::now();
+    let mut window = (Instant::now(), 0u64);
+    while state.step < total_steps {
+        let step_start = Instant::now();
+        let mut batches = Vec::with_capacity(args.accum_freq.max(1));
+        let mut skipped = 0;
+        for _ in 0..args.accum_freq.max(1) {
+            let batch = loader.next_batch()?;
+            skipped += batch.skipped.len();
+            for reason in &batch.skipped {
+                bar.suspend(|| eprintln!("skipped sample {reason}"));
+            }
+            batches.push(batch);
+        }
+        let data_wait = step_start.elapsed().as_secs_f64();
+        let lr = cosine_lr(args.lr, args.warmup, total_steps, state.step);
+        let (loss, mut grads) = gradients(&model, &batches, &device)?;
+        let norm = grad_norm(&model, &grads);
+        model = optim.step(model, &mut grads, lr, clip_scale(norm, args.grad_clip_norm));
+        model.logit_scale = clamp_logit_scale(std::mem::replace(&mut model.logit_scale, Param::from_tensor(Tensor::zeros([1], &device))));
+
+        state.step += 1;
+        state.samples_seen += per_step;
+        state.position = batches.last().expect("at least one batch").end;
+        window.1 += per_step;
+        let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+        if window.0.elapsed().as_secs_f64() > 30.0 {
+            window = (Instant::now(), 0);
+        }
+        if !loss.is_finite() {
+            bail!("the loss is {loss} at step {}: lower --lr or set --grad-clip-norm", state.step);
+        }
+        let line = StepMetrics {
+            step: state.step,
+            epoch: state.step as f64 / steps_per_epoch as f64,
+            samples: state.samples_seen,
+            loss,
+            lr,
+            logit_scale: model.temperature().into_scalar::<f32>() as f64,
+            grad_norm: norm,
+            samples_per_s: rate,
+            data_wait_s: data_wait,
+            skipped,
+        };
+        writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
+        bar.set_message(format!("loss {loss:.4}  {rate:.0} samples/s  lr {lr:.2e}"));
+        bar.set_position(state.step);
+
+        let last = state.step == total_steps;
+        if last || (args.val_frequency > 0 && state.step % args.val_frequency == 0) {
+            let report = bar.suspend(|| evals.run(&model.valid(), &base))?;
+            if let Some(mut report) = report {
+                report.insert("step".into(), state.step.into());
+                writeln!(metrics, "{}", serde_json::Value::Object(report.clone()))?;
+                bar.suspend(|| eprintln!("step {}: {}", state.step, summary(&report)));
+            }
+        }
+        if last || state.step % args.save_frequency.max(1) == 0 {
+            metrics.flush()?;
+            checkpoint::save(&ckpt_dir, &model, &optim, &state, args.keep_checkpoints)?;
+        }
+    }
+    bar.finish_and_clear();
+    metrics.flush()?;
+    let final_path = args.logs.join("final.bpk");
+    checkpoint::write_atomic(&final_path, &import::to_burnpack(&model.valid(), import::StoreDType::F32)?)?;
+    eprintln!(
+        "done: {} steps in {:.1} min; weights {} (convert to f16 with `clip-burn convert --weights {} --out model.bpk --dtype f16`)",
+        state.step,
+        started.elapsed().as_secs_f64() / 60.0,
+        final_path.display(),
+        final_path.display()
+    );
+    Ok(())
+}
+
+/// Loss and gradients of one optimiser step. With several micro-batches, open_clip's
+/// `--accum-freq`: features of all micro-batches are computed first without gradients, then
+/// each micro-batch is recomputed with gradients and its loss taken against the cached features
+/// of the others, so every micro-batch sees all negatives; gradients are summed.
+fn gradients(model: &Clip, batches: &[Batch], device: &Device) -> Result<(f64, GradientsParams)> {
+    let inputs = |b: &Batch| -> Result<(Tensor<4>, Tensor<2, Int>)> { Ok((Pixels::batch(&b.images, device)?, b.ids.to_tensor(device))) };
+    if batches.len() == 1 {
+        let (images, ids) = inputs(&batches[0])?;
+        let loss = clip_loss(model.logits(model.encode_image(images), model.encode_text(ids)));
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
+    }
+    let frozen = model.valid();
+    let inner = device.clone().inner();
+    let mut cached_images = Vec::new();
+    let mut cached_texts = Vec::new();
+    for b in batches {
+        cached_images.push(frozen.encode_image(Pixels::batch(&b.images, &inner)?));
+        cached_texts.push(frozen.encode_text(b.ids.to_tensor(&inner)));
+    }
+    let mut accumulator = GradientsAccumulator::<Clip>::new();
+    let mut total = 0.0;
+    for (j, b) in batches.iter().enumerate() {
+        let (images, ids) = inputs(b)?;
+        let mut all_images: Vec<Tensor<2>> = cached_images.iter().map(|t| t.clone().autodiff()).collect();
+        let mut all_texts: Vec<Tensor<2>> = cached_texts.iter().map(|t| t.clone().autodiff()).collect();
+        all_images[j] = model.encode_image(images);
+        all_texts[j] = model.encode_text(ids);
+        let loss = clip_loss(model.logits(Tensor::cat(all_images, 0), Tensor::cat(all_texts, 0)));
+        total += loss.clone().into_scalar::<f32>() as f64;
+        accumulator.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
+    }
+    Ok((total / batches.len() as f64, accumulator.grads()))
+}
+
+/// `logit_scale` clamped to [0, ln 100] (open_clip, after every step), still a trainable leaf.
+fn clamp_logit_scale(param: Param<Tensor<1>>) -> Param<Tensor<1>> {
+    param.map(|t| {
+        let require_grad = t.is_require_grad();
+        let clamped = Tensor::from_inner(t.inner().clamp(0.0, 100f64.ln()));
+        if require_grad { clamped.require_grad() } else { clamped }
+    })
+}
+
+/// Keeps the lines of an earlier run up to `step` (a resumed run rewrites what follows).
+fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            step > 0
+                && serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                    .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    checkpoint::write_atomic(path, kept.as_bytes())
+}
+
+/// The evaluations configured for the run.
+struct Evals {
+    zero_shot: Option<(ImageFolder, Vec<String>)>,
+    retrieval: Option<Vec<(Vec<u8>, String)>>,
+    batch: usize,
+}
+
+impl Evals {
+    fn new(args: &Args) -> Result<Self> {
+        let zero_shot = match &args.zeroshot_data {
+            Some(dir) => {
+                let folder = ImageFolder::open(dir).context("--zeroshot-data")?;
+                let templates = eval::templates(args.zeroshot_templates.as_deref(), dir).context("--zeroshot-templates")?;
+                Some((folder, templates))
+            }
+            None => None,
+        };
+        let retrieval = match &args.val_data {
+            Some(spec) => {
+                let table =
+                    TableFormat { img_key: args.csv_img_key.clone(), caption_key: args.csv_caption_key.clone(), separator: separator(&args.csv_separator)? };
+                let source = Source::open(spec, &table).context("--val-data")?;
+                Some(eval::read_pairs(&source, args.val_num_samples))
+            }
+            None => None,
+        };
+        Ok(Self { zero_shot, retrieval, batch: args.batch_size.max(32) })
+    }
+
+    fn run(&self, model: &Clip, device: &Device) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let mut out = serde_json::Map::new();
+        if let Some((folder, templates)) = &self.zero_shot {
+            let r = eval::zero_shot(model, folder, templates, self.batch, device)?;
+            out.insert("zero_shot_top1".into(), r.top1.into());
+            out.insert("zero_shot_top5".into(), r.top5.into());
+        }
+        if let Some(pairs) = &self.retrieval {
+            let r = eval::retrieval(model, pairs, self.batch, device)?;
+            for (k, v) in serde_json::to_value(&r)?.as_object().expect("struct").iter().filter(|(k, _)| *k != "pairs") {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+}
+
+fn summary(report: &serde_json::Map<String, serde_json::Value>) -> String {
+    report
+        .iter()
+        .filter(|(k, _)| *k != "step")
+        .map(|(k, v)| format!("{k} {:.3}", v.as_f64().unwrap_or(f64::NAN)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clip_model::tokenizer::TokenIds;
+    use clip_model::ClipConfig;
+
+    fn tiny() -> ClipConfig {
+        ClipConfig::from_open_clip_json(
+            r#"{"embed_dim": 16, "vision_cfg": {"image_size": 16, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+                "text_cfg": {"context_length": 8, "width": 16, "heads": 2, "layers": 1}}"#,
+        )
+        .unwrap()
+    }
+
+    fn batch(range: std::ops::Range<usize>) -> Batch {
+        let images = range
+            .clone()
+            .map(|i| Pixels { data: (0..3 * 16 * 16).map(|j| ((i * 7919 + j * 104729) % 1000) as f32 / 500.0 - 1.0).collect(), size: 16 })
+            .collect::<Vec<_>>();
+        let ids: Vec<u32> = range.clone().flat_map(|i| [49406, 320 + i as u32, 1000 + 3 * i as u32, 49407, 0, 0, 0, 0]).collect();
+        Batch { ids: TokenIds { ids, batch: range.len(), context_length: 8 }, images, end: Position::default(), skipped: Vec::new() }
+    }
+
+    /// open_clip's `--accum-freq` semantics: the towers get the full-batch gradient; the logit
+    /// scale's gradient is summed over the micro-batches (each computes the full loss).
+    #[test]
+    fn accumulation_gives_the_full_batch_gradient() {
+        let device = Device::default().autodiff();
+        let model = Clip::new(&tiny(), &device);
+        let (full_loss, full) = gradients(&model, &[batch(0..8)], &device).unwrap();
+        let (accum_loss, accum) = gradients(&model, &[batch(0..4), batch(4..8)], &device).unwrap();
+        assert!((full_loss - accum_loss).abs() < 1e-5, "{full_loss} vs {accum_loss}");
+        let values = |g: Option<Tensor<2>>| g.expect("gradient").into_data().to_vec::<f32>().unwrap();
+        for id in [model.text.text_projection.id, model.text.positional_embedding.id] {
+            let (a, b) = (values(full.get::<2>(id)), values(accum.get::<2>(id)));
+            let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
+            assert!(scale > 0.0 && diff < 1e-5 * scale.max(1.0), "max diff {diff} (scale {scale})");
+        }
+        let scale = |g: &GradientsParams| g.get::<1>(model.logit_scale.id).unwrap().into_data().to_vec::<f32>().unwrap()[0];
+        assert!((scale(&accum) - 2.0 * scale(&full)).abs() < 1e-5, "{} vs {}", scale(&accum), scale(&full));
+    }
+
+    #[test]
+    fn the_logit_scale_is_clamped_and_stays_trainable() {
+        let device = Device::default().autodiff();
+        let param = Param::from_tensor(Tensor::<1>::full([1], 7.0, &device));
+        let clamped = clamp_logit_scale(param);
+        assert!((clamped.val().into_scalar::<f32>() - 100f32.ln()).abs() < 1e-6);
+        assert!(clamped.val().is_require_grad());
+    }
+
+    #[test]
+    fn a_toml_config_becomes_flags_that_the_command_line_overrides() {
+        let dir = std::env::temp_dir().join(format!("clip-burn-toml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("run.toml");
+        std::fs::write(&file, "model = \"ViT-B-32\"\nbatch_size = 32\nlock_image = true\nlr = 0.001\n").unwrap();
+        let argv: Vec<String> =
+            ["clip-burn", "train", "--config", file.to_str().unwrap(), "--batch-size", "8"].iter().map(|s| s.to_string()).collect();
+        let out = expand_config(argv).unwrap();
+        let pos = |flag: &str| out.iter().position(|a| a == flag).unwrap();
+        assert_eq!(out[pos("--model") + 1], "ViT-B-32");
+        assert!(out.contains(&"--lock-image".to_string()));
+        // The file's --batch-size comes first; the command line's, later, wins in clap.
+        let last = out.iter().rposition(|a| a == "--batch-size").unwrap();
+        assert_eq!(out[last + 1], "8");
+        std::fs::write(&file, "model = [1, 2]\n").unwrap();
+        let argv: Vec<String> = ["clip-burn", "train", "--config", file.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
+        assert!(expand_config(argv).unwrap_err().to_string().contains("model"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

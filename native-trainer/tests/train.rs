@@ -1,0 +1,219 @@
+//! `synth -> train -> eval -> plot` end to end on a tiny model, and the crash test: a run killed
+//! with SIGKILL and resumed with `--resume latest` logs the same loss curve as an uninterrupted
+//! run, and every checkpoint on disk is complete whenever the kill lands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn clip_burn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clip-burn")).arg("--device").arg("cpu").args(args).output().expect("run clip-burn")
+}
+
+fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    out
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clip-burn-train-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One small synth data set shared by the tests of this file.
+fn data() -> &'static Path {
+    static DATA: OnceLock<PathBuf> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = scratch("data");
+        ok(clip_burn(&[
+            "synth", "--out", dir.to_str().unwrap(), "--train-samples", "600", "--val-samples", "40",
+            "--eval-per-class", "3", "--image-size", "32", "--shard-size", "200",
+        ]));
+        dir
+    })
+}
+
+const MODEL: &str = r#"{"embed_dim": 32, "vision_cfg": {"image_size": 16, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+ "text_cfg": {"context_length": 16, "width": 32, "heads": 2, "layers": 1}}"#;
+
+fn model_file(dir: &Path) -> String {
+    let path = dir.join("model.json");
+    std::fs::write(&path, MODEL).unwrap();
+    path.display().to_string()
+}
+
+fn train_args(dir: &Path, logs: &str, steps: &str) -> Vec<String> {
+    let shards = format!("{}/wds/train-{{0000..0002}}.tar", data().display());
+    [
+        "train", "--model", &model_file(dir), "--train-data", &shards, "--train-num-samples", "600", "--batch-size", "16",
+        "--steps", steps, "--warmup", "5", "--lr", "1e-3", "--save-frequency", "4", "--workers", "2", "--logs", logs,
+        "--shuffle-buffer", "50",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// (step, loss) of each training line of metrics.jsonl.
+fn losses(logs: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(logs.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Some((v.get("step")?.as_u64()?, v.get("loss")?.as_f64()?))
+        })
+        .collect()
+}
+
+#[test]
+fn synth_writes_every_format() {
+    let data = data();
+    for file in ["wds/train-0000.tar", "wds/train-0002.tar", "csv/train.csv", "val/val.csv", "zero-shot/classnames.txt", "zero-shot/templates.txt", "info.json"] {
+        assert!(data.join(file).is_file(), "{file}");
+    }
+    let rows = std::fs::read_to_string(data.join("csv/train.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 601);
+    assert!(rows.starts_with("filepath\ttitle\n"));
+    let classes = std::fs::read_to_string(data.join("zero-shot/classnames.txt")).unwrap();
+    assert_eq!(classes.lines().count(), 16);
+    let folders = std::fs::read_dir(data.join("zero-shot")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
+    assert_eq!(folders, 16);
+    // The same seed gives the same bytes.
+    let again = scratch("synth-again");
+    ok(clip_burn(&["synth", "--out", again.to_str().unwrap(), "--train-samples", "600", "--val-samples", "40", "--eval-per-class", "3", "--image-size", "32", "--shard-size", "200", "--formats", "wds"]));
+    assert_eq!(std::fs::read(again.join("wds/train-0001.tar")).unwrap(), std::fs::read(data.join("wds/train-0001.tar")).unwrap());
+    assert!(!again.join("csv").exists());
+}
+
+#[test]
+fn training_learns_evaluates_and_plots() {
+    let dir = scratch("learn");
+    let logs = dir.join("logs");
+    let mut args = train_args(&dir, logs.to_str().unwrap(), "40");
+    let zs = data().join("zero-shot");
+    let val = data().join("val/val.csv");
+    args.extend(["--zeroshot-data".into(), zs.display().to_string(), "--val-data".into(), val.display().to_string(), "--val-frequency".into(), "20".into()]);
+    let out = ok(clip_burn(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("zero_shot_top1"), "{stderr}");
+    let curve = losses(&logs);
+    assert_eq!(curve.len(), 40);
+    let first: f64 = curve[..5].iter().map(|c| c.1).sum::<f64>() / 5.0;
+    let last: f64 = curve[35..].iter().map(|c| c.1).sum::<f64>() / 5.0;
+    assert!(last < first - 0.2, "the loss did not fall: {first:.3} -> {last:.3}");
+    let text = std::fs::read_to_string(logs.join("metrics.jsonl")).unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains("zero_shot_top1") && l.contains("image_to_text_r1")).count(), 2);
+
+    // The checkpoint and the final weights are weight files for the other commands.
+    let weights = logs.join("final.bpk");
+    let zero_shot = ok(clip_burn(&["eval", "zero-shot", "--weights", weights.to_str().unwrap(), "--data", zs.to_str().unwrap()]));
+    let result: serde_json::Value = serde_json::from_slice(&zero_shot.stdout).unwrap();
+    assert_eq!(result["images"], 48);
+    assert_eq!(result["classes"], 16);
+    let ckpt = logs.join("checkpoints/step-00000040.bpk");
+    let retrieval = ok(clip_burn(&["eval", "retrieval", "--weights", ckpt.to_str().unwrap(), "--data", val.to_str().unwrap()]));
+    let result: serde_json::Value = serde_json::from_slice(&retrieval.stdout).unwrap();
+    assert_eq!(result["pairs"], 40);
+    let r10 = result["image_to_text_r10"].as_f64().unwrap();
+    assert!(r10 > 0.25, "retrieval R@10 {r10} is chance level (0.25 for 40 pairs)");
+
+    let png = dir.join("curves.png");
+    ok(clip_burn(&["plot", logs.to_str().unwrap(), "--out", png.to_str().unwrap()]));
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (1200, 900));
+}
+
+#[test]
+fn a_killed_run_resumes_onto_the_same_curve() {
+    let dir = scratch("resume");
+    let reference = dir.join("reference");
+    ok(clip_burn(&train_args(&dir, reference.to_str().unwrap(), "24").iter().map(String::as_str).collect::<Vec<_>>()));
+    let expected = losses(&reference);
+    assert_eq!(expected.len(), 24);
+
+    // Kill it (SIGKILL: no chance to clean up) a few times at different moments, resuming each time.
+    let logs = dir.join("killed");
+    let args = train_args(&dir, logs.to_str().unwrap(), "24");
+    let mut kills = 0;
+    for wait_for_step in [6u64, 13, 18] {
+        let mut run_args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if kills > 0 {
+            run_args.extend(["--resume", "latest"]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clip-burn"))
+            .args(["--device", "cpu"])
+            .args(&run_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            let steps = if logs.join("metrics.jsonl").is_file() { losses(&logs).last().map(|l| l.0).unwrap_or(0) } else { 0 };
+            if steps >= wait_for_step || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(300), "training too slow");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        kills += 1;
+        // Every checkpoint file present is complete: it loads as weights.
+        for entry in std::fs::read_dir(logs.join("checkpoints")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "bpk") {
+                let bytes = std::fs::read(&path).unwrap();
+                clip_model::import::load_bytes(None, bytes, &burn::tensor::Device::default())
+                    .unwrap_or_else(|e| panic!("{} is not a complete checkpoint: {e}", path.display()));
+            }
+        }
+    }
+    let mut run_args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_args.extend(["--resume", "latest"]);
+    let out = ok(clip_burn(&run_args));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from"));
+    let resumed = losses(&logs);
+    assert_eq!(resumed.iter().map(|l| l.0).collect::<Vec<_>>(), (1..=24).collect::<Vec<_>>(), "one line per step");
+    for ((step, a), (_, b)) in expected.iter().zip(&resumed) {
+        assert!((a - b).abs() < 1e-4 * a.abs().max(1.0), "step {step}: uninterrupted {a} vs resumed {b}");
+    }
+}
+
+#[test]
+fn bad_settings_are_clear_errors() {
+    let dir = scratch("errors");
+    let out = clip_burn(&["train", "--model", &model_file(&dir), "--train-data", "/nonexistent/shard-{00..03}.tar", "--train-num-samples", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("none of the 4 shards"), "{err}");
+    let shards = format!("{}/wds/train-{{0000..0002}}.tar", data().display());
+    let out = clip_burn(&["train", "--model", &model_file(&dir), "--train-data", &shards]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--train-num-samples is needed"));
+    let csv = data().join("csv/train.csv");
+    let out = clip_burn(&["train", "--model", &model_file(&dir), "--train-data", csv.to_str().unwrap(), "--csv-caption-key", "caption"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no column \"caption\""), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn csv_and_toml_config_train_the_same_way() {
+    let dir = scratch("toml");
+    let csv = data().join("csv/train.csv");
+    let toml = dir.join("run.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "model = {:?}\ntrain_data = {:?}\nbatch_size = 16\nsteps = 3\nwarmup = 1\nlogs = {:?}\n",
+            model_file(&dir),
+            csv.display().to_string(),
+            dir.join("logs").display().to_string()
+        ),
+    )
+    .unwrap();
+    ok(clip_burn(&["train", "--config", toml.to_str().unwrap(), "--steps", "4"]));
+    assert_eq!(losses(&dir.join("logs")).len(), 4, "the command line's --steps wins over the file's");
+}
