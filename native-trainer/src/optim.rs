@@ -203,12 +203,12 @@ mod tests {
     /// here by hand in f64: the weight (2-D) decays, the bias (1-D) does not.
     #[test]
     fn adamw_matches_the_pytorch_formula() {
-        let device = Device::default().autodiff();
+        let device = Device::flex().autodiff();
         let config = AdamWConfig { beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.2 };
         let mut optim = AdamW::new(config);
         let mut layer: Linear = LinearConfig::new(2, 1).init(&device);
-        let w0: Vec<f64> = layer.weight.val().into_data().to_vec::<f32>().unwrap().iter().map(|&v| v as f64).collect();
-        let b0 = layer.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap()[0] as f64;
+        let w0: Vec<f64> = layer.weight.val().into_data().try_to_vec::<f32>().unwrap().iter().map(|&v| v as f64).collect();
+        let b0 = layer.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap()[0] as f64;
         let x = [1.0f64, -2.0];
         let lr = 0.1;
         let (mut w, mut b) = (w0.clone(), b0);
@@ -230,8 +230,8 @@ mod tests {
             vb = 0.98 * vb + 0.02;
             b -= lr / bc1 * mb / (vb.sqrt() / bc2.sqrt() + 1e-6);
         }
-        let got_w = layer.weight.val().into_data().to_vec::<f32>().unwrap();
-        let got_b = layer.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap()[0];
+        let got_w = layer.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let got_b = layer.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap()[0];
         for i in 0..2 {
             assert!((got_w[i] as f64 - w[i]).abs() < 1e-5, "w[{i}] {} vs {}", got_w[i], w[i]);
         }

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::rng::Rng;
 
-pub const SHAPES: [&str; 8] = ["circle", "square", "triangle", "star", "cross", "diamond", "hexagon", "ring"];
+/// Ordered so that the two held-out shapes of a colour (`s` and `s + 4`) look unalike.
+pub const SHAPES: [&str; 8] = ["circle", "square", "triangle", "star", "cross", "hexagon", "ring", "diamond"];
 pub const COLOURS: [(&str, [u8; 3]); 8] = [
     ("red", [215, 35, 35]),
     ("green", [40, 165, 55]),
@@ -19,10 +20,10 @@ pub const COLOURS: [(&str, [u8; 3]); 8] = [
     ("brown", [135, 80, 35]),
 ];
 /// Shape radius as a fraction of the image side.
-pub const SIZES: [(&str, f64); 3] = [("small", 0.15), ("medium", 0.23), ("large", 0.32)];
+pub const SIZES: [(&str, f64); 3] = [("small", 0.2), ("medium", 0.27), ("large", 0.34)];
 pub const POSITIONS: [&str; 5] = ["center", "top left", "top right", "bottom left", "bottom right"];
 pub const BACKGROUNDS: [&str; 6] = ["white", "black", "gray", "noisy", "striped", "gradient"];
-pub const TEXTURES: [&str; 4] = ["solid", "striped", "dotted", "outlined"];
+pub const TEXTURES: [&str; 4] = ["solid", "striped", "dotted", "checkered"];
 
 /// Caption templates; every one names the colour and the shape.
 const CAPTIONS: [&str; 12] = [
@@ -45,9 +46,9 @@ pub const ZERO_SHOT_TEMPLATES: [&str; 5] =
     ["a {}.", "a photo of a {}.", "an image of a {}.", "a drawing of a {}.", "there is a {} in the image."];
 
 /// Whether training never shows this (colour, shape) pair: two shapes per colour and two
-/// colours per shape (`shape - 3 colour mod 8` in {0, 1}; 3 is invertible mod 8).
+/// colours per shape (`shape - 3 colour mod 8` in {0, 4}; 3 is invertible mod 8).
 pub fn held_out(colour: usize, shape: usize) -> bool {
-    (shape + 8 - (3 * colour) % 8) % 8 < 2
+    (shape + 8 - (3 * colour) % 8) % 4 == 0
 }
 
 /// The held-out pairs, ordered by class name: the zero-shot classes.
@@ -137,7 +138,7 @@ impl Spec {
         let base = COLOURS[colour].1;
         let fill = [jitter(&mut rng, base[0]), jitter(&mut rng, base[1]), jitter(&mut rng, base[2])];
         let radius = SIZES[size_i].1 * rng.range(0.9, 1.1);
-        let margin = radius + 0.04;
+        let margin = radius + 0.03;
         let (cx, cy) = match POSITIONS[position] {
             "center" => (0.5, 0.5),
             "top left" => (margin, margin),
@@ -146,7 +147,7 @@ impl Spec {
             _ => (1.0 - margin, 1.0 - margin),
         };
         let (cx, cy) = (cx + rng.range(-0.03, 0.03), cy + rng.range(-0.03, 0.03));
-        let angle = rng.range(-0.3, 0.3);
+        let angle = rng.range(-0.2, 0.2);
         let (sin, cos) = angle.sin_cos();
         let grey = rng.range(0.0, 1.0);
         let stripe_period = rng.range(4.0, 8.0);
@@ -160,15 +161,12 @@ impl Spec {
                 for (ox, oy) in [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)] {
                     let (x, y) = (((px as f64 + ox) / n - cx) / radius, ((py as f64 + oy) / n - cy) / radius);
                     let (u, v) = (cos * x + sin * y, -sin * x + cos * y);
-                    let covered = match TEXTURES[texture] {
-                        "outlined" => inside(SHAPES[shape], u, v) && !inside(SHAPES[shape], u / 0.7, v / 0.7),
-                        _ => inside(SHAPES[shape], u, v),
-                    };
-                    coverage += if covered { 0.25 } else { 0.0 };
+                    coverage += if inside(SHAPES[shape], u, v) { 0.25 } else { 0.0 };
                 }
                 let shade = match TEXTURES[texture] {
                     "striped" if ((px + py) as f64 / stripe_period) as usize % 2 == 1 => 0.55,
                     "dotted" if (px % 6).abs_diff(3) + (py % 6).abs_diff(3) <= 1 => 0.5,
+                    "checkered" if (px / 4 + py / 4) % 2 == 1 => 0.6,
                     _ => 1.0,
                 };
                 for ch in 0..3 {

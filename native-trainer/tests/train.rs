@@ -168,7 +168,7 @@ fn a_killed_run_resumes_onto_the_same_curve() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "bpk") {
                 let bytes = std::fs::read(&path).unwrap();
-                clip_model::import::load_bytes(None, bytes, &burn::tensor::Device::default())
+                clip_model::import::load_bytes(None, bytes, &burn::tensor::Device::flex())
                     .unwrap_or_else(|e| panic!("{} is not a complete checkpoint: {e}", path.display()));
             }
         }
