@@ -224,7 +224,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         }
     };
     if args.lock_image {
-        model.visual = model.visual.no_grad();
+        model.visual = model.visual.freeze();
     }
     let metrics_path = args.logs.join("metrics.jsonl");
     truncate_metrics(&metrics_path, state.step)?;
