@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Training throughput on this machine's CPU: clip-burn (the default model's recipe, real data
+# pipeline: tar shards, PNG decoding, random resized crop, tokenizing on worker threads) against
+# open_clip (the same model config, batch and optimiser on synthetic tensors, no data loading),
+# measured in the same run. Prints a Markdown table row for BENCHMARKS.md.
+#   tests/bench/train_cpu.sh [STEPS]      needs tests/.venv (tests/fixtures/generate.sh makes it)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+STEPS="${1:-80}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
+# CLIP_BURN=path/to/clip-burn uses an existing build (any profile with optimised dependencies).
+BIN="${CLIP_BURN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --release --locked -p clip-trainer
+  BIN="$CARGO_TARGET_DIR/release/clip-burn"
+fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+"$BIN" synth --out "$WORK/data" --train-samples 10000 --val-samples 0 --eval-per-class 1 --formats wds 2>/dev/null
+cp models/synth/model.json "$WORK/synth_tiny_rn.json"
+
+"$BIN" --device cpu train --model "$WORK/synth_tiny_rn.json" --train-data "$WORK/data/wds/train-{0000..0001}.tar" \
+  --train-num-samples 10000 --batch-size 64 --steps "$STEPS" --warmup 10 --lr 1e-3 --wd 0.1 --save-frequency 100000 \
+  --logs "$WORK/logs" 2>/dev/null
+# Steady state: the rate of the last 30-second window of the run.
+burn=$(python3 - "$WORK/logs/metrics.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
+print(f"{rows[-1]['samples_per_s']:.1f}")
+PY
+)
+torch=$(tests/.venv/bin/python tests/bench/train_open_clip.py --config "$WORK/synth_tiny_rn.json" --batch-size 64 --steps 20 --threads "$(nproc)")
+python3 - "$burn" "$torch" "$(nproc)" <<'PY'
+import json, sys
+burn = float(sys.argv[1]); ref = json.loads(sys.argv[2])
+print(f"| default model (tiny RN, 4.7M params), batch 64, fp32, {sys.argv[3]} threads | {ref['samples_per_s']:.1f} (torch {ref['torch']}, open_clip {ref['open_clip']}) | {burn:.1f} | **{burn / ref['samples_per_s']:.2f}x** |")
+PY
