@@ -28,8 +28,10 @@ echo "== CPU: cargo test (clip-model, clip-trainer)"
 cargo test --locked "${FEATURES[@]}"
 
 echo "== wgpu (lavapipe): model parity"
+# `--bin clip-burn` keeps clip-trainer in the build: without it cargo would resolve burn without
+# the trainer's features (optim, autodiff) and rebuild burn from scratch; its unit tests ride along.
 VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json CLIP_TEST_DEVICE=wgpu \
-  cargo test --locked "${FEATURES[@]}" --test parity
+  cargo test --locked "${FEATURES[@]}" --test parity --bin clip-burn
 
 echo "== CUDA: offline build check"
 # Its own target dir: the cuda features rebuild burn's whole stack, kept apart from the test build.

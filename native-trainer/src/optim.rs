@@ -217,6 +217,8 @@ mod tests {
             let input = Tensor::<2>::from_floats([[x[0] as f32, x[1] as f32]], &device);
             let loss = layer.forward(input).sum();
             let mut grads = GradientsParams::from_grads(loss.backward(), &layer);
+            // |d/dw|^2 + |d/db|^2 = 1 + 4 + 1.
+            assert!((grad_norm(&layer, &grads) - 6f64.sqrt()).abs() < 1e-6);
             layer = optim.step(layer, &mut grads, lr, 1.0);
             // Reference: d(sum(w.x + b))/dw = x, /db = 1.
             let (bc1, bc2) = (1.0 - 0.9f64.powi(t), 1.0 - 0.98f64.powi(t));

@@ -313,7 +313,8 @@ fn nice_step(lo: f64, hi: f64, max_count: usize) -> Option<f64> {
     best.map(|(_, step)| step)
 }
 
-/// Labels for ticks `values` spaced by `step`, in one style per axis: 0.35, 2.5k, 1.5M or 2.5e-4.
+/// Labels for ticks `values` spaced by `step`, in one style per axis: 0.35, 200, 2.5k, 1.5M or 2.5e-4 (k and M
+/// only where the step or the largest value is big enough for them to be shorter).
 fn linear_labels(values: &[f64], step: f64) -> Vec<String> {
     let k = (step.log10() + 1e-9).floor() as i32;
     let max = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -326,7 +327,7 @@ fn linear_labels(values: &[f64], step: f64) -> Vec<String> {
                 scientific(v, k)
             } else if max >= 1e6 && k >= 5 {
                 format!("{}M", fixed(v / 1e6, 6 - k))
-            } else if max >= 1e3 && k >= 2 {
+            } else if max >= 1e3 && (k >= 3 || (max >= 1e4 && k >= 2)) {
                 format!("{}k", fixed(v / 1e3, 3 - k))
             } else {
                 fixed(v, -k)
@@ -655,7 +656,7 @@ fn glyph(ch: char) -> [u8; 9] {
         'i' => small([0x04, 0, 0x0C, 0x04, 0x04, 0x04, 0x0E, 0, 0]),
         'j' => small([0x02, 0, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C]),
         'k' => small([0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12, 0, 0]),
-        'l' => small([0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E, 0, 0]),
+        'l' => small([0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x03, 0, 0]),
         'm' => small([0, 0, 0x1A, 0x15, 0x15, 0x11, 0x11, 0, 0]),
         'n' => small([0, 0, 0x16, 0x19, 0x11, 0x11, 0x11, 0, 0]),
         'o' => small([0, 0, 0x0E, 0x11, 0x11, 0x11, 0x0E, 0, 0]),
@@ -802,7 +803,13 @@ mod tests {
         let t = linear_ticks(-0.05, 2.65, 10);
         assert_eq!(labels(&t), ["0", "0.5", "1", "1.5", "2", "2.5"]);
         let t = linear_ticks(0.0, 2500.0, 10);
-        assert_eq!(labels(&t), ["0", "0.5k", "1k", "1.5k", "2k", "2.5k"]);
+        assert_eq!(labels(&t), ["0", "500", "1000", "1500", "2000", "2500"]);
+        let t = linear_ticks(0.0, 25000.0, 10);
+        assert_eq!(labels(&t), ["0", "5k", "10k", "15k", "20k", "25k"]);
+        let t = linear_ticks(10000.0, 11000.0, 10);
+        assert_eq!(labels(&t), ["10k", "10.2k", "10.4k", "10.6k", "10.8k", "11k"]);
+        let t = linear_ticks(0.0, 2.6e6, 10);
+        assert_eq!(labels(&t), ["0", "0.5M", "1M", "1.5M", "2M", "2.5M"]);
         let t = linear_ticks(0.3412, 0.3468, 10);
         assert_eq!(labels(&t), ["0.342", "0.343", "0.344", "0.345", "0.346"]);
         // Never more than allowed, and few ticks when little room.
