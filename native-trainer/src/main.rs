@@ -44,6 +44,9 @@ enum Command {
     Eval(commands::eval::Args),
     /// Draw a run's loss, learning-rate and evaluation curves to a PNG.
     Plot(commands::plot::Args),
+    /// Benchmarks: `bench train` measures training throughput on synthetic data.
+    #[command(subcommand)]
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args, &cli.device),
         Command::Eval(args) => commands::eval::run(args, &cli.device),
         Command::Plot(args) => commands::plot::run(args),
+        Command::Bench(args) => commands::bench::run(args, &cli.device),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

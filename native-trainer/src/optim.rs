@@ -21,6 +21,14 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
 }
 
+impl AdamWConfig {
+    /// The paper's betas and eps for the model's image tower type.
+    pub fn for_model(config: &clip_model::ClipConfig, weight_decay: f64) -> Self {
+        let vit = matches!(config.vision_cfg.layers, clip_model::config::VisionLayers::Vit(_));
+        Self { beta1: 0.9, beta2: if vit { 0.98 } else { 0.999 }, eps: if vit { 1e-6 } else { 1e-8 }, weight_decay }
+    }
+}
+
 struct Moments {
     exp_avg: Tensor<1>,
     exp_avg_sq: Tensor<1>,

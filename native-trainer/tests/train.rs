@@ -248,3 +248,16 @@ fn pretrained_weights_with_a_locked_image_tower() {
     assert_eq!(params(&before, true), params(&after, true), "the image tower moved");
     assert_ne!(params(&before, false), params(&after, false), "the text tower did not train");
 }
+
+#[test]
+fn bench_train_reports_throughput_and_memory() {
+    let dir = scratch("bench");
+    let out = ok(clip_burn(&["bench", "train", "--model", &model_file(&dir), "--batch", "8", "--steps", "3", "--warmup-steps", "1", "--synthetic", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["samples_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["step_ms"].as_f64().unwrap() > 0.0);
+    assert!(report["first_step_s"].as_f64().unwrap() > 0.0);
+    assert!(report["peak_memory_bytes"].as_u64().unwrap() > 1 << 20, "{report}");
+    let out = clip_burn(&["bench", "train", "--model", &model_file(&dir)]);
+    assert_eq!(out.status.code(), Some(2), "--synthetic is required");
+}

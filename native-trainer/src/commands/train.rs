@@ -11,7 +11,6 @@ use anyhow::{bail, Context, Result};
 use burn::module::{Module, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
-use clip_model::config::VisionLayers;
 use clip_model::loss::clip_loss;
 use clip_model::preprocess::Pixels;
 use clip_model::{import, Clip};
@@ -189,11 +188,11 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     };
     let steps_per_epoch = (epoch_samples / per_step).max(1);
     let total_steps = args.steps.unwrap_or(args.epochs * steps_per_epoch);
-    let vit = matches!(config.vision_cfg.layers, VisionLayers::Vit(_));
+    let defaults = AdamWConfig::for_model(&config, args.wd);
     let adamw = AdamWConfig {
-        beta1: args.beta1.unwrap_or(0.9),
-        beta2: args.beta2.unwrap_or(if vit { 0.98 } else { 0.999 }),
-        eps: args.eps.unwrap_or(if vit { 1e-6 } else { 1e-8 }),
+        beta1: args.beta1.unwrap_or(defaults.beta1),
+        beta2: args.beta2.unwrap_or(defaults.beta2),
+        eps: args.eps.unwrap_or(defaults.eps),
         weight_decay: args.wd,
     };
 
@@ -271,10 +270,8 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         }
         let data_wait = step_start.elapsed().as_secs_f64();
         let lr = cosine_lr(args.lr, args.warmup, total_steps, state.step);
-        let (loss, mut grads) = gradients(&model, &batches, &device)?;
-        let norm = grad_norm(&model, &grads);
-        model = optim.step(model, &mut grads, lr, clip_scale(norm, args.grad_clip_norm));
-        model.logit_scale = clamp_logit_scale(std::mem::replace(&mut model.logit_scale, Param::from_tensor(Tensor::zeros([1], &device))));
+        let (updated, loss, norm) = step(model, &mut optim, &batches, lr, args.grad_clip_norm, &device)?;
+        model = updated;
 
         state.step += 1;
         state.samples_seen += per_step;
@@ -329,6 +326,16 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         final_path.display()
     );
     Ok(())
+}
+
+/// One optimiser step: loss and gradients (accumulated over `batches`), global-norm clipping,
+/// AdamW, the logit-scale clamp. Returns the model, the loss and the gradient norm.
+pub fn step(mut model: Clip, optim: &mut AdamW, batches: &[Batch], lr: f64, max_norm: Option<f64>, device: &Device) -> Result<(Clip, f64, f64)> {
+    let (loss, mut grads) = gradients(&model, batches, device)?;
+    let norm = grad_norm(&model, &grads);
+    model = optim.step(model, &mut grads, lr, clip_scale(norm, max_norm));
+    model.logit_scale = clamp_logit_scale(std::mem::replace(&mut model.logit_scale, Param::from_tensor(Tensor::zeros([1], device))));
+    Ok((model, loss, norm))
 }
 
 /// Loss and gradients of one optimiser step. With several micro-batches, open_clip's

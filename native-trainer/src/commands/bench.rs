@@ -1,0 +1,155 @@
+//! `clip-burn bench train`: training throughput on synthetic data — samples/s, step time and
+//! peak memory — for comparison with open_clip at the same settings
+//! (`tests/bench/train_open_clip.py`).
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clip_model::preprocess::Pixels;
+use clip_model::tokenizer::TokenIds;
+use clip_model::Clip;
+use serde::Serialize;
+
+use crate::commands::train::step;
+use crate::data::{Batch, Position};
+use crate::model_args::{device, parse_model};
+use crate::optim::{AdamW, AdamWConfig};
+use crate::rng::Rng;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Args {
+    /// Optimiser steps on random pictures and token ids (forward, backward, AdamW).
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// An open_clip model name or a model-config JSON path.
+    #[arg(long)]
+    model: String,
+    /// Micro-batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 1)]
+    accum_freq: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first (kernel compilation, autotune, allocator warm-up).
+    #[arg(long, default_value_t = 3)]
+    warmup_steps: usize,
+    /// Random tensors instead of a data set (the only input this benchmark takes).
+    #[arg(long, required = true)]
+    synthetic: bool,
+    /// Numeric precision of the step.
+    #[arg(long, default_value = "fp32", value_parser = ["fp32"])]
+    precision: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    device: String,
+    precision: String,
+    batch: usize,
+    accum_freq: usize,
+    steps: usize,
+    samples_per_s: f64,
+    step_ms: f64,
+    first_step_s: Option<f64>,
+    /// Bytes the device allocator reserved after the run (GPU backends), or the process's peak
+    /// resident memory (CPU).
+    peak_memory_bytes: Option<u64>,
+}
+
+pub fn run(args: Args, device_name: &str) -> Result<()> {
+    let Args::Train(args) = args;
+    if args.batch < 2 || args.steps == 0 {
+        bail!("--batch must be at least 2 and --steps positive");
+    }
+    let config = parse_model(&args.model)?;
+    let base = device(device_name)?;
+    let device = base.clone().autodiff();
+    base.seed(0);
+    let mut model = Clip::new(&config, &device);
+    let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.2));
+    let mut rng = Rng::new(0);
+    let batches: Vec<Batch> = (0..args.accum_freq.max(1)).map(|_| synthetic_batch(&config, args.batch, &mut rng)).collect();
+
+    // Untimed warm-up; the first step includes kernel compilation and autotuning on GPUs.
+    let mut first_step_s = None;
+    for i in 0..args.warmup_steps {
+        let started = Instant::now();
+        let (updated, loss, _) = step(model, &mut optim, &batches, 5e-4, None, &device)?;
+        model = updated;
+        if !loss.is_finite() {
+            bail!("the loss is {loss} at warm-up step {i}");
+        }
+        first_step_s.get_or_insert(started.elapsed().as_secs_f64());
+    }
+    let timed = Instant::now();
+    for _ in 0..args.steps {
+        // `step` reads the loss back, so each step has finished when it returns.
+        let (updated, _, _) = step(model, &mut optim, &batches, 5e-4, None, &device)?;
+        model = updated;
+    }
+    let elapsed = timed.elapsed().as_secs_f64();
+    let samples = (args.steps * args.batch * args.accum_freq.max(1)) as f64;
+    let report = Report {
+        model: args.model.clone(),
+        device: device_name.to_string(),
+        precision: args.precision.clone(),
+        batch: args.batch,
+        accum_freq: args.accum_freq.max(1),
+        steps: args.steps,
+        samples_per_s: samples / elapsed,
+        step_ms: elapsed * 1000.0 / args.steps as f64,
+        first_step_s,
+        peak_memory_bytes: base.memory_pool_usage().map(|u| u.bytes_reserved).or_else(peak_resident_bytes),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} batch {} x{} {} on {}: {:.1} samples/s, {:.1} ms/step (first step {}), peak memory {}",
+            report.model,
+            report.batch,
+            report.accum_freq,
+            report.precision,
+            report.device,
+            report.samples_per_s,
+            report.step_ms,
+            report.first_step_s.map(|s| format!("{s:.1} s")).unwrap_or_else(|| "not measured".into()),
+            report.peak_memory_bytes.map(|b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)).unwrap_or_else(|| "unknown".into())
+        );
+    }
+    Ok(())
+}
+
+/// Random normalised-range pictures and captions of 12 random tokens between start and end.
+fn synthetic_batch(config: &clip_model::ClipConfig, batch: usize, rng: &mut Rng) -> Batch {
+    let size = config.vision_cfg.image_size;
+    let context = config.text_cfg.context_length;
+    let images = (0..batch).map(|_| Pixels { data: (0..3 * size * size).map(|_| rng.range(-2.0, 2.0) as f32).collect(), size }).collect();
+    let mut ids = vec![0u32; batch * context];
+    for row in ids.chunks_mut(context) {
+        let len = 12.min(context.saturating_sub(2));
+        row[0] = clip_model::tokenizer::START_OF_TEXT;
+        for id in row.iter_mut().skip(1).take(len) {
+            *id = 1 + rng.below(49_000) as u32;
+        }
+        row[len + 1] = clip_model::tokenizer::END_OF_TEXT;
+    }
+    Batch { images, ids: TokenIds { ids, batch, context_length: context }, end: Position::default(), skipped: Vec::new() }
+}
+
+/// The process's peak resident set (Linux `VmHWM`).
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
