@@ -1,7 +1,8 @@
-"""open_clip's training step on the CPU, for the same model config and batch as a clip-burn run.
+"""open_clip's training step, for the same model and batch as a `clip-burn bench train` run.
 
 Synthetic tensors (no data loading), AdamW with the betas/eps clip-burn uses for the tower type,
-open_clip's ClipLoss, fp32. Prints one JSON line: {"samples_per_s": ..., "step_s": ...}.
+open_clip's ClipLoss. On CUDA, TF32 matmuls are allowed as open_clip's training script does, and
+`--precision amp_bf16` autocasts to bf16. Prints one JSON line: {"samples_per_s": ..., ...}.
 """
 import argparse, json, os, time
 
@@ -10,7 +11,10 @@ import open_clip
 from open_clip.loss import ClipLoss
 
 p = argparse.ArgumentParser()
-p.add_argument("--config", required=True)
+p.add_argument("--config", help="an open_clip model-config JSON")
+p.add_argument("--model", help="an open_clip model name (instead of --config)")
+p.add_argument("--device", default="cpu")
+p.add_argument("--precision", default="fp32", choices=["fp32", "amp_bf16"])
 p.add_argument("--batch-size", type=int, default=64)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup-steps", type=int, default=3)
@@ -19,10 +23,17 @@ args = p.parse_args()
 
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
-open_clip.add_model_config(args.config)
-name = os.path.splitext(os.path.basename(args.config))[0]
-model = open_clip.create_model(name, pretrained=None)
-cfg = json.load(open(args.config))
+torch.backends.cuda.matmul.allow_tf32 = True
+torch.backends.cudnn.allow_tf32 = True
+if args.config:
+    open_clip.add_model_config(args.config)
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    cfg = json.load(open(args.config))
+else:
+    name = args.model
+    cfg = open_clip.get_model_config(name)
+device = torch.device(args.device)
+model = open_clip.create_model(name, pretrained=None).to(device)
 resnet = isinstance(cfg["vision_cfg"]["layers"], list)
 betas, eps = ((0.9, 0.999), 1e-8) if resnet else ((0.9, 0.98), 1e-6)
 exclude = lambda n, p: p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
@@ -32,8 +43,8 @@ opt = torch.optim.AdamW([{"params": rest, "weight_decay": 0.0}, {"params": decay
 loss_fn = ClipLoss()
 size = cfg["vision_cfg"]["image_size"]
 ctx = cfg["text_cfg"]["context_length"]
-images = torch.randn(args.batch_size, 3, size, size)
-texts = torch.randint(1, 49000, (args.batch_size, ctx))
+images = torch.randn(args.batch_size, 3, size, size, device=device)
+texts = torch.randint(1, 49000, (args.batch_size, ctx), device=device)
 texts[:, 0] = 49406
 texts[:, 12] = 49407
 texts[:, 13:] = 0
@@ -41,17 +52,25 @@ model.train()
 
 def step():
     opt.zero_grad(set_to_none=True)
-    img, txt, scale = model(images, texts)
-    loss = loss_fn(img, txt, scale)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "amp_bf16"):
+        img, txt, scale = model(images, texts)
+        loss = loss_fn(img, txt, scale)
     loss.backward()
     opt.step()
     with torch.no_grad():
         model.logit_scale.clamp_(0, 4.6052)
 
+sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 for _ in range(args.warmup_steps):
     step()
+sync()
+if device.type == "cuda":
+    torch.cuda.reset_peak_memory_stats()
 start = time.perf_counter()
 for _ in range(args.steps):
     step()
+sync()
 elapsed = time.perf_counter() - start
-print(json.dumps({"samples_per_s": args.batch_size * args.steps / elapsed, "step_s": elapsed / args.steps, "torch": torch.__version__, "open_clip": open_clip.__version__}))
+peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
+print(json.dumps({"samples_per_s": args.batch_size * args.steps / elapsed, "step_s": elapsed / args.steps, "peak_memory_bytes": peak,
+                  "precision": args.precision, "torch": torch.__version__, "open_clip": open_clip.__version__}))
