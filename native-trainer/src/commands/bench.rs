@@ -88,7 +88,9 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         if !loss.is_finite() {
             bail!("the loss is {loss} at warm-up step {i}");
         }
-        first_step_s.get_or_insert(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        first_step_s.get_or_insert(seconds);
+        eprintln!("warm-up step {}/{}: {seconds:.2} s (loss {loss:.4})", i + 1, args.warmup_steps);
     }
     let timed = Instant::now();
     for _ in 0..args.steps {
