@@ -41,10 +41,12 @@ CUBECL_AUTOTUNE_LEVEL=minimal timeout 150 "$BIN" --device cuda train --model /tm
   --train-num-samples 4000 --batch-size 64 --steps 50 --warmup 10 --lr 1e-3 --wd 0.1 --logs /tmp/cuda-run \
   --save-frequency 1000 --zeroshot-data /tmp/synth/zero-shot 2>&1 | grep -v "steps \[" | tail -3
 echo "train: $(( $(date +%s) - start )) s"
-cp /tmp/cuda-run/metrics.jsonl "$OUTDIR/cuda_train_metrics.jsonl" 2>/dev/null
+cp /tmp/cuda-run/metrics.jsonl "$OUTDIR/cuda_train_metrics.jsonl" 2>/dev/null || touch /tmp/cuda-run/metrics.jsonl
 python3 - /tmp/cuda-run/metrics.jsonl <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
+if len(rows) < 10:
+    sys.exit(f"only {len(rows)} training steps finished: cannot tell whether the loss falls")
 a = sum(r["loss"] for r in rows[:5]) / 5; b = sum(r["loss"] for r in rows[-5:]) / 5
 print(f"loss first 5 steps {a:.3f} -> last 5 {b:.3f}: {'FALLS' if b < a - 0.3 else 'DOES NOT FALL'}")
 PY
