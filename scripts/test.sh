@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of clip-burn, on a fresh machine: installs what the tests need, then runs
 #   1. the whole workspace on the CPU (flex backend): unit, parity, tokenizer, preprocessing, CLI tests;
-#   2. the model parity tests again on the wgpu backend, on lavapipe (Mesa's CPU Vulkan driver);
+#   2. the model parity tests and a few training steps on the wgpu backend, on lavapipe (Mesa's CPU Vulkan driver);
 #   3. a check that the CUDA build compiles offline (no GPU here; see vendor/cubecl-llvm);
 #   4. the npm package (wasm) in headless Chromium, CPU and WebGPU (SwiftShader).
 set -euo pipefail
@@ -27,11 +27,12 @@ FEATURES=(--features clip-model/wgpu,clip-trainer/wgpu)
 echo "== CPU: cargo test (clip-model, clip-trainer)"
 cargo test --locked "${FEATURES[@]}"
 
-echo "== wgpu (lavapipe): model parity"
-# `--bin clip-burn` keeps clip-trainer in the build: without it cargo would resolve burn without
-# the trainer's features (optim, autodiff) and rebuild burn from scratch; its unit tests ride along.
+echo "== wgpu (lavapipe): model parity, and training steps"
+# `--test train` keeps clip-trainer in the build: without it cargo would resolve burn without the
+# trainer's features (optim, autodiff) and rebuild burn from scratch. Its tests that pin
+# `--device cpu` run again (seconds); `training_runs_on_the_test_device` trains on wgpu.
 VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json CLIP_TEST_DEVICE=wgpu \
-  cargo test --locked "${FEATURES[@]}" --test parity --bin clip-burn
+  cargo test --locked "${FEATURES[@]}" --test parity --test train
 
 echo "== CUDA: offline build check"
 # Its own target dir: the cuda features rebuild burn's whole stack, kept apart from the test build.

@@ -261,3 +261,25 @@ fn bench_train_reports_throughput_and_memory() {
     let out = clip_burn(&["bench", "train", "--model", &model_file(&dir)]);
     assert_eq!(out.status.code(), Some(2), "--synthetic is required");
 }
+
+/// Training on the device the test run names (`CLIP_TEST_DEVICE=wgpu` in scripts/test.sh: burn's
+/// cubecl stack on lavapipe, the code path CUDA shares), else the CPU: a few steps, finite losses,
+/// weights that load.
+#[test]
+fn training_runs_on_the_test_device() {
+    let device = std::env::var("CLIP_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let dir = scratch(&format!("device-{device}"));
+    let logs = dir.join("logs");
+    let shards = format!("{}/wds/train-0000.tar", data().display());
+    let args = [
+        "--device", &device, "train", "--model", &model_file(&dir), "--train-data", &shards, "--train-num-samples", "200",
+        "--batch-size", "8", "--steps", "3", "--warmup", "1", "--logs", logs.to_str().unwrap(),
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_clip-burn")).args(args).output().unwrap();
+    let out = ok(out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("on {device}")));
+    let curve = losses(&logs);
+    assert_eq!(curve.len(), 3);
+    assert!(curve.iter().all(|(_, l)| l.is_finite() && *l > 0.0), "{curve:?}");
+    clip_model::import::load_file(None, &logs.join("final.bpk"), &burn::tensor::Device::flex()).unwrap();
+}
