@@ -10,7 +10,8 @@ use clip_model::tokenizer::Tokenizer;
 use clip_model::{normalize, zero_shot, Clip};
 use serde::Serialize;
 
-use crate::data::source::{ImageRef, RawSample, Source};
+use crate::commands::{load_image, rows};
+use crate::data::source::{RawSample, Source, IMAGE_EXTENSIONS};
 
 /// A torchvision `ImageFolder`: one sub-directory per class, sorted by name. Class names come
 /// from `classnames.txt` (one per line, in folder order) when present, else from the folder
@@ -19,8 +20,6 @@ pub struct ImageFolder {
     pub classes: Vec<String>,
     pub images: Vec<(PathBuf, usize)>,
 }
-
-const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 
 impl ImageFolder {
     pub fn open(dir: &Path) -> Result<Self> {
@@ -91,15 +90,12 @@ pub struct ZeroShot {
 pub fn zero_shot(model: &Clip, folder: &ImageFolder, templates: &[String], batch: usize, device: &Device) -> Result<ZeroShot> {
     let tokenizer = Tokenizer::new()?;
     let classifier = zero_shot::classifier(model, &tokenizer, &folder.classes, templates, 256, device)?;
-    let size = model.config.vision_cfg.image_size;
     let (mut top1, mut top5) = (0usize, 0usize);
     for chunk in folder.images.chunks(batch.max(1)) {
-        let pixels: Vec<Pixels> = chunk.iter().map(|(p, _)| load(p, size)).collect::<Result<_>>()?;
+        let pixels: Vec<Pixels> = chunk.iter().map(|(p, _)| load_image(p, model)).collect::<Result<_>>()?;
         let features = model.encode_image(Pixels::batch(&pixels, device)?);
         let scores = normalize(features).matmul(classifier.clone().transpose());
-        let classes = folder.classes.len();
-        let scores = host(scores)?;
-        for (row, (_, label)) in scores.chunks(classes).zip(chunk) {
+        for (row, (_, label)) in rows(scores)?.iter().zip(chunk) {
             let rank = row.iter().filter(|&&s| s > row[*label]).count();
             top1 += (rank == 0) as usize;
             top5 += (rank < 5) as usize;
@@ -124,11 +120,7 @@ pub struct Retrieval {
 pub fn read_pairs(source: &Source, limit: usize) -> Vec<(Vec<u8>, String)> {
     let mut pairs = Vec::new();
     source.pass(0, 0, &mut |raw: RawSample| {
-        let bytes = match raw.image {
-            Some(ImageRef::Bytes(b)) => Some(b),
-            Some(ImageRef::File(p)) => std::fs::read(p).ok(),
-            None => None,
-        };
+        let bytes = raw.image.as_ref().and_then(|image| image.read().ok()).map(|b| b.into_owned());
         if let (Some(bytes), Some(caption)) = (bytes, raw.caption) {
             pairs.push((bytes, caption));
         }
@@ -159,12 +151,12 @@ pub fn retrieval(model: &Clip, pairs: &[(Vec<u8>, String)], batch: usize, device
     let images = Tensor::cat(image_features, 0);
     let texts = Tensor::cat(text_features, 0);
     let n = pairs.len();
-    let sims = host(images.matmul(texts.transpose()))?;
+    let sims = rows(images.matmul(texts.transpose()))?;
     let rank_of = |scores: &dyn Fn(usize) -> f32, positive: usize| (0..n).filter(|&j| scores(j) > scores(positive)).count();
     let (mut i2t, mut t2i) = ([0usize; 3], [0usize; 3]);
     for i in 0..n {
-        let r = rank_of(&|j| sims[i * n + j], i);
-        let c = rank_of(&|j| sims[j * n + i], i);
+        let r = rank_of(&|j| sims[i][j], i);
+        let c = rank_of(&|j| sims[j][i], i);
         for (k, cut) in [1, 5, 10].iter().enumerate() {
             i2t[k] += (r < *cut) as usize;
             t2i[k] += (c < *cut) as usize;
@@ -180,13 +172,4 @@ pub fn retrieval(model: &Clip, pairs: &[(Vec<u8>, String)], batch: usize, device
         text_to_image_r10: f(t2i[2]),
         pairs: n,
     })
-}
-
-fn load(path: &Path, size: usize) -> Result<Pixels> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    preprocess::preprocess_bytes(&bytes, size).with_context(|| format!("{}", path.display()))
-}
-
-fn host(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("reading results back: {e:?}"))
 }

@@ -334,7 +334,7 @@ pub fn step(mut model: Clip, optim: &mut AdamW, batches: &[Batch], lr: f64, max_
     let (loss, mut grads) = gradients(&model, batches, device)?;
     let norm = grad_norm(&model, &grads);
     model = optim.step(model, &mut grads, lr, clip_scale(norm, max_norm));
-    model.logit_scale = clamp_logit_scale(std::mem::replace(&mut model.logit_scale, Param::from_tensor(Tensor::zeros([1], device))));
+    model.logit_scale = clamp_logit_scale(model.logit_scale);
     Ok((model, loss, norm))
 }
 

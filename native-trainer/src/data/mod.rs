@@ -174,11 +174,7 @@ fn prepare(
     if let Some(problem) = &raw.problem {
         return Err(fail(problem.clone()));
     }
-    let bytes = match &raw.image {
-        Some(source::ImageRef::Bytes(bytes)) => std::borrow::Cow::Borrowed(bytes),
-        Some(source::ImageRef::File(path)) => std::borrow::Cow::Owned(std::fs::read(path).map_err(|e| fail(e.to_string()))?),
-        None => return Err(fail("no image".into())),
-    };
+    let bytes = raw.image.as_ref().ok_or_else(|| fail("no image".into()))?.read().map_err(|e| fail(e.to_string()))?;
     let decoded = preprocess::decode(&bytes).map_err(|e| fail(e.to_string()))?;
     let pixels = if config.augment {
         let mut rng = Rng::stream(config.seed, &[0x4155_4755, end.pass, end.offset]);

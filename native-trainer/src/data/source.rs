@@ -12,13 +12,23 @@ use anyhow::{bail, Context, Result};
 use crate::rng::Rng;
 
 /// Image file extensions a webdataset sample may use.
-const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 
 /// The image of a raw sample: bytes from a shard, or a file named by a table.
 #[derive(Debug, Clone)]
 pub enum ImageRef {
     Bytes(Vec<u8>),
     File(PathBuf),
+}
+
+impl ImageRef {
+    /// The image's bytes (a file is read now).
+    pub fn read(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Self::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            Self::File(path) => std::fs::read(path).map(std::borrow::Cow::Owned),
+        }
+    }
 }
 
 /// One undecoded sample; `problem` is set when it cannot be used (reported, then skipped).
