@@ -65,7 +65,7 @@ export declare class Clip {
   embedText(text: string): Promise<Float32Array>;
   embedText(texts: string[]): Promise<Float32Array[]>;
   /** The [labels, dim] prompt-ensembled classifier, built once per label set and templates. */
-  classifier(labels: string[], templates?: string[]): Promise<Float32Array>;
+  classifier(labels: string[], templates?: string[] | "imagenet"): Promise<Float32Array>;
   /** Ranked labels with probabilities, best first. */
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
   dispose(): void;

@@ -287,9 +287,10 @@ export class Clip {
     return single ? out[0] : out;
   }
 
-  /** A [labels, dim] classifier: per label the re-normalised mean over its templates. Built once per label set. */
+  /** A [labels, dim] classifier: per label the re-normalised mean over its templates (or "imagenet"). Built once per label set. */
   async classifier(labels, templates = ["a photo of a {}."]) {
     if (!Array.isArray(labels) || labels.length === 0) throw new Error("classify needs a non-empty array of labels");
+    if (templates === "imagenet") templates = wasm.imagenetTemplates();
     const bad = templates.find((t) => !t.includes("{}"));
     if (bad !== undefined) throw new Error(`template "${bad}" has no {} placeholder for the label`);
     const key = JSON.stringify([labels, templates]);
@@ -307,8 +308,7 @@ export class Clip {
 
   /** Ranked labels with probabilities: [{label, score}], best first. */
   async classify(image, labels, options = {}) {
-    const templates = options.templates === "imagenet" ? wasm.imagenetTemplates() : options.templates ?? ["a photo of a {}."];
-    const w = await this.classifier(labels, templates);
+    const w = await this.classifier(labels, options.templates);
     const img = await this.embedImage(image);
     const probs = wasm.probabilities(img, 1, w, labels.length, this.embedDim, this.inner.temperature);
     const ranked = labels.map((label, i) => ({ label, score: probs[i] })).sort((a, b) => b.score - a.score);

@@ -70,6 +70,9 @@ export class ClipWorker {
   get stats() {
     return this.state?.stats;
   }
+  get fallbackReason() {
+    return this.state?.fallbackReason ?? null;
+  }
 
   async classify(image, labels, options) {
     const [img, transfer] = await transferable(image);
@@ -81,6 +84,9 @@ export class ClipWorker {
   }
   embedText(texts) {
     return this._call("embedText", [texts]);
+  }
+  classifier(labels, templates) {
+    return this._call("classifier", [labels, templates]);
   }
   dispose() {
     this._call("dispose", []).finally(() => this.worker.terminate());

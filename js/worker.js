@@ -4,7 +4,7 @@ import { Clip } from "./index.js";
 let clip = null;
 
 function state() {
-  return clip && { backend: clip.backend, embedDim: clip.embedDim, fingerprint: clip.fingerprint, cacheSize: clip.cache.size, stats: clip.stats };
+  return clip && { backend: clip.backend, embedDim: clip.embedDim, fingerprint: clip.fingerprint, cacheSize: clip.cache.size, stats: clip.stats, fallbackReason: clip.fallbackReason };
 }
 
 self.onmessage = async ({ data: { id, method, args } }) => {
@@ -20,7 +20,7 @@ self.onmessage = async ({ data: { id, method, args } }) => {
     } else if (method === "dispose") {
       clip.dispose();
       clip = null;
-    } else if (["classify", "embedImage", "embedText"].includes(method)) {
+    } else if (["classify", "classifier", "embedImage", "embedText"].includes(method)) {
       result = await clip[method](...args);
     } else {
       throw new Error(`unknown method ${method}`);

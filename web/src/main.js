@@ -1,0 +1,192 @@
+// The demo page: wires the controls to the model. Loads the default model (a small CLIP this
+// project trained, served beside the page) on open; every image source ends in `classify`.
+import { COLOURS, drawingPad } from "./draw.js";
+import { imageInputs } from "./inputs.js";
+import { parseLabels, templateChoices, templatesFor } from "./labels.js";
+import { classifyTimed, loadModel } from "./model.js";
+import { duration, megabytes, setBusy, showModel, showResult } from "./results.js";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  defaults: null, // models/default.json, written by the build
+  model: null, // { clip, spec, loadMs, bytes }: the model in use
+  loading: null, // the load in progress (a promise of state.model)
+  image: null, // { input: Blob | canvas, url, source }: what was classified last
+  run: 0, // the newest classification: older ones finishing late are not shown
+};
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+// ---- model -------------------------------------------------------------------------------
+
+function defaultSpec() {
+  const d = state.defaults;
+  // A URL the worker resolves the same way: relative ones would resolve against its script.
+  const weights = new URL(d.weights, document.baseURI).href;
+  return { weights, sha256: d.sha256, name: `the default model (${d.name})`, about: d.description };
+}
+
+function progress(loaded, total) {
+  const bar = $("weights-progress");
+  bar.classList.remove("done");
+  if (total) bar.value = loaded / total;
+  else bar.removeAttribute("value"); // unknown size: indeterminate
+  $("model-status").textContent = `Loading weights: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ""}…`;
+}
+
+/** Loads a model ({ weights, model, sha256, name }); on failure the previous one stays in use. */
+async function useModel(spec) {
+  const previous = state.model;
+  $("load-own").disabled = $("load-default").disabled = true;
+  showError("");
+  $("weights-progress").value = 0;
+  $("model-status").textContent = `Loading ${spec.name}…`;
+  let bytes = 0;
+  const loading = loadModel({ ...spec, backend: $("backend").value }, (loaded, total) => {
+    bytes = loaded;
+    progress(loaded, total);
+  }).then(({ clip, loadMs }) => ({ clip, spec, loadMs, bytes }));
+  state.loading = loading;
+  try {
+    const model = await loading;
+    previous?.clip.dispose();
+    state.model = model;
+    $("weights-progress").value = 1;
+    $("weights-progress").classList.add("done");
+    const backend = model.clip.backend === "webgpu" ? "WebGPU" : "the CPU";
+    const about = spec.about ? `, ${spec.about}` : "";
+    $("model-status").textContent = `Ready: ${spec.name}${about}. ${megabytes(bytes)} loaded in ${duration(model.loadMs)}, running on ${backend}.`;
+    showModel({ ...model, backend: model.clip.backend, fallbackReason: model.clip.fallbackReason });
+    document.body.dataset.ready = "true";
+    if (state.image) classify();
+  } catch (e) {
+    showError(`Could not load ${spec.name}: ${e.message}`);
+    $("model-status").textContent = previous ? `Still using ${previous.spec.name}.` : "No model loaded.";
+    $("weights-progress").classList.add("done");
+  } finally {
+    if (state.loading === loading) state.loading = null;
+    $("load-own").disabled = $("load-default").disabled = false;
+  }
+}
+
+/** The own-weights form as a model spec, or an Error saying what is missing. */
+async function ownSpec() {
+  const url = $("weights-url").value.trim();
+  const file = $("weights-file").files[0];
+  const name = $("model-name").value.trim();
+  const config = $("config-file").files[0];
+  if (!url && !file) throw new Error("Give a weights URL or choose a weights file.");
+  if (url && file) throw new Error("Give either a weights URL or a weights file, not both.");
+  if (name && config) throw new Error("Give either a model name or a config file, not both.");
+  return { weights: file ?? new URL(url, document.baseURI).href, model: config ? await config.text() : name || undefined, name: file ? file.name : url };
+}
+
+// ---- classification ----------------------------------------------------------------------
+
+/** Classifies `image` (or the last image again) against the labels and template shown. */
+async function classify(image) {
+  if (image) {
+    if (state.image?.url.startsWith("blob:")) URL.revokeObjectURL(state.image.url);
+    state.image = image;
+  }
+  if (!state.image) return;
+  const labels = parseLabels($("labels").value);
+  if (!labels.length) return showError("Give at least one label.");
+  const templates = templatesFor($("template").value, state.defaults.templates);
+  const run = ++state.run;
+  const shown = state.image;
+  showError("");
+  setBusy(true);
+  try {
+    if (state.loading) await state.loading.catch(() => {});
+    if (!state.model) throw new Error("no model is loaded");
+    const result = await classifyTimed(state.model.clip, shown.input, labels, templates);
+    if (run === state.run) showResult(shown, result, { ...state.model, backend: state.model.clip.backend, fallbackReason: state.model.clip.fallbackReason });
+  } catch (e) {
+    if (run === state.run) showError(`Could not classify ${shown.source}: ${e.message}`);
+  } finally {
+    if (run === state.run) setBusy(false);
+  }
+}
+
+function classifyFile(file, source) {
+  classify({ input: file, url: URL.createObjectURL(file), source });
+}
+
+function classifyDrawing() {
+  classify({ input: $("canvas"), url: $("canvas").toDataURL(), source: "your drawing" });
+}
+
+// ---- controls ----------------------------------------------------------------------------
+
+function exampleButtons(examples) {
+  const buttons = examples.map(({ url, alt }) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("aria-pressed", "false");
+    button.append(Object.assign(document.createElement("img"), { src: url, alt: `example ${alt}`, width: 48, height: 48 }));
+    button.addEventListener("click", async () => {
+      for (const b of buttons) b.setAttribute("aria-pressed", String(b === button));
+      const blob = await (await fetch(url)).blob();
+      classify({ input: blob, url, source: `example ${alt}` });
+    });
+    return button;
+  });
+  $("examples").replaceChildren(...buttons);
+}
+
+function colourChoices() {
+  $("colours").append(...COLOURS.map(([name, rgb], i) => {
+    const label = document.createElement("label");
+    const input = Object.assign(document.createElement("input"), { type: "radio", name: "colour", value: name, checked: i === 0 });
+    const swatch = Object.assign(document.createElement("span"), { className: "swatch", style: `background: rgb(${rgb.join(",")})` });
+    swatch.setAttribute("aria-hidden", "true");
+    label.append(input, swatch, name);
+    return label;
+  }));
+}
+
+function drawSettings() {
+  const colour = document.querySelector('input[name="colour"]:checked').value;
+  return {
+    colour: COLOURS.find(([name]) => name === colour)[1],
+    tool: document.querySelector('input[name="tool"]:checked').value,
+    size: Number($("brush-size").value),
+  };
+}
+
+async function start() {
+  const res = await fetch("models/default.json");
+  if (!res.ok) throw new Error(`models/default.json: HTTP ${res.status} (was the page built with web/build.js?)`);
+  state.defaults = await res.json();
+  $("labels").value = state.defaults.labels.join("\n");
+  $("template").replaceChildren(...templateChoices(state.defaults.templates).map(({ value, text }) => new Option(text, value)));
+  $("examples-hint").textContent = `Pictures of the ${state.defaults.examples.length} colour-shape pairs the default model never saw in training.`;
+  exampleButtons(state.defaults.examples);
+  colourChoices();
+
+  const pad = drawingPad($("canvas"), $("cursor"), drawSettings, classifyDrawing);
+  $("clear-drawing").addEventListener("click", pad.clear);
+  $("classify-drawing").addEventListener("click", classifyDrawing);
+  imageInputs({ fileInput: $("image-file"), dropzone: $("dropzone") }, classifyFile);
+  $("classify").addEventListener("click", () => classify());
+  $("template").addEventListener("change", () => classify());
+  $("labels").addEventListener("keydown", (e) => e.key === "Enter" && (e.ctrlKey || e.metaKey) && classify());
+  $("backend").addEventListener("change", () => useModel(state.model?.spec ?? defaultSpec()));
+  $("load-default").addEventListener("click", () => useModel(defaultSpec()));
+  $("own-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await useModel(await ownSpec());
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+
+  await useModel(defaultSpec());
+}
+
+start().catch((e) => showError(e.message));
