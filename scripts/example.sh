@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job until the demo page lands: build the CLI and classify the bundled example pictures
-# with the default model (models/synth/clip-synth.bpk, a small CLIP this project trained from
-# scratch on its synthetic shapes data; the pictures show colour-shape pairs it never saw in
-# training). Point --model/--weights at real CLIP weights and --image at photos for real use.
+# The command-line example (the main command is scripts/demo.sh, the demo page): build the CLI
+# and classify the bundled example pictures with the default model (models/synth/clip-synth.bpk,
+# a small CLIP this project trained from scratch on its synthetic shapes data; the pictures show
+# colour-shape pairs it never saw in training). Point --model/--weights at real CLIP weights and
+# --image at photos for real use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"

@@ -159,13 +159,17 @@ test("the worker gives the same answers off the main thread", async () => {
       const worker = await ClipWorker.load(opts);
       const inWorker = await worker.classify(blob, labels);
       const text = await worker.embedText(["a cat"]);
-      return { inPage, inWorker, backend: worker.backend, size: worker.cache.size, dim: text[0].length };
+      const size = worker.cache.size;
+      const classifier = await worker.classifier(labels, "imagenet");
+      return { inPage, inWorker, backend: worker.backend, size, dim: text[0].length, classifier: classifier.length, fallbackReason: worker.fallbackReason };
     }, F);
     assert.equal(r.backend, "cpu");
     assert.deepEqual(r.inWorker.map((x) => x.label), r.inPage.map((x) => x.label));
     r.inWorker.forEach((x, i) => assert.ok(Math.abs(x.score - r.inPage[i].score) < 1e-6));
     assert.equal(r.dim, 32);
     assert.equal(r.size, 4);
+    assert.equal(r.classifier, 3 * 32, "a [labels, dim] classifier from OpenAI's templates");
+    assert.equal(r.fallbackReason, null, "the CPU was asked for");
   });
 });
 
