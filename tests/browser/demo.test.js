@@ -271,6 +271,13 @@ describe("demo page, WebGPU disabled (CPU fallback)", () => {
     await page.waitForFunction(() => !document.getElementById("error").hidden);
     assert.match(await page.textContent("#error"), /^Could not load camera\.png: .*unrecognised weights format/);
     assert.match(await page.textContent("#model-status"), /^Still using vit_quickgelu\.safetensors/);
+  });
+
+  test("forcing WebGPU without an adapter says why and keeps the model", async () => {
+    await page.selectOption("#backend", "webgpu");
+    await page.waitForFunction(() => !document.getElementById("error").hidden && !document.getElementById("backend").disabled);
+    assert.match(await page.textContent("#error"), /^Could not load vit_quickgelu\.safetensors: WebGPU is not available: /);
+    assert.equal(await page.$eval("#backend", (s) => s.value), "auto", "the selector shows the backend choice in use");
     assert.deepEqual(foreign, [], "no request beyond the page's server");
     assert.deepEqual(errors, [], "no uncaught errors");
   });
@@ -295,7 +302,15 @@ describe("demo page, WebGPU (SwiftShader)", () => {
     const { diff, backend } = await ownWeights(page);
     assert.equal(backend, "webgpu");
     assert.ok(diff <= 1e-3, `max diff ${diff}`);
-    assert.deepEqual(foreign, []);
-    assert.deepEqual(errors, []);
+  });
+
+  test("the backend selector moves the model to the CPU", { timeout: SLOW }, async () => {
+    await page.selectOption("#backend", "cpu");
+    await page.waitForFunction(() => /running on the CPU/.test(document.getElementById("model-status").textContent), null, { timeout: SLOW });
+    const r = await resultOf(page, () => page.click("#classify"));
+    assert.equal(r.backend, "cpu");
+    assert.equal(r.timings.backend, "CPU (WebAssembly)", "chosen, not a fallback");
+    assert.deepEqual(foreign, [], "no request beyond the page's server");
+    assert.deepEqual(errors, [], "no uncaught errors");
   });
 });

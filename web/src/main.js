@@ -9,7 +9,7 @@ import { duration, megabytes, setBusy, showModel, showResult } from "./results.j
 const $ = (id) => document.getElementById(id);
 const state = {
   defaults: null, // models/default.json, written by the build
-  model: null, // { clip, spec, loadMs, bytes }: the model in use
+  model: null, // { clip, spec, requested (backend choice), loadMs, bytes }: the model in use
   loading: null, // the load in progress (a promise of state.model)
   image: null, // { input: Blob | canvas, url, source }: what was classified last
   run: 0, // the newest classification: older ones finishing late are not shown
@@ -37,38 +37,41 @@ function progress(loaded, total) {
   $("model-status").textContent = `Loading weights: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ""}…`;
 }
 
+const loadControls = () => [$("load-own"), $("load-default"), $("backend")];
+
 /** Loads a model ({ weights, model, sha256, name }); on failure the previous one stays in use. */
 async function useModel(spec) {
-  const previous = state.model;
-  $("load-own").disabled = $("load-default").disabled = true;
+  for (const c of loadControls()) c.disabled = true;
+  const backend = $("backend").value;
   showError("");
   $("weights-progress").value = 0;
   $("model-status").textContent = `Loading ${spec.name}…`;
   let bytes = 0;
-  const loading = loadModel({ ...spec, backend: $("backend").value }, (loaded, total) => {
+  const loading = loadModel({ ...spec, backend }, (loaded, total) => {
     bytes = loaded;
     progress(loaded, total);
-  }).then(({ clip, loadMs }) => ({ clip, spec, loadMs, bytes }));
+  }).then(({ clip, loadMs }) => ({ clip, spec, requested: backend, loadMs, bytes }));
   state.loading = loading;
   try {
     const model = await loading;
-    previous?.clip.dispose();
+    state.model?.clip.dispose();
     state.model = model;
     $("weights-progress").value = 1;
     $("weights-progress").classList.add("done");
     const backend = model.clip.backend === "webgpu" ? "WebGPU" : "the CPU";
     const about = spec.about ? `, ${spec.about}` : "";
     $("model-status").textContent = `Ready: ${spec.name}${about}. ${megabytes(bytes)} loaded in ${duration(model.loadMs)}, running on ${backend}.`;
-    showModel({ ...model, backend: model.clip.backend, fallbackReason: model.clip.fallbackReason });
+    showModel(model);
     document.body.dataset.ready = "true";
     if (state.image) classify();
   } catch (e) {
     showError(`Could not load ${spec.name}: ${e.message}`);
-    $("model-status").textContent = previous ? `Still using ${previous.spec.name}.` : "No model loaded.";
+    $("model-status").textContent = state.model ? `Still using ${state.model.spec.name}.` : "No model loaded.";
+    if (state.model) $("backend").value = state.model.requested;
     $("weights-progress").classList.add("done");
   } finally {
     if (state.loading === loading) state.loading = null;
-    $("load-own").disabled = $("load-default").disabled = false;
+    for (const c of loadControls()) c.disabled = false;
   }
 }
 
@@ -104,7 +107,7 @@ async function classify(image) {
     if (state.loading) await state.loading.catch(() => {});
     if (!state.model) throw new Error("no model is loaded");
     const result = await classifyTimed(state.model.clip, shown.input, labels, templates);
-    if (run === state.run) showResult(shown, result, { ...state.model, backend: state.model.clip.backend, fallbackReason: state.model.clip.fallbackReason });
+    if (run === state.run) showResult(shown, result, state.model);
   } catch (e) {
     if (run === state.run) showError(`Could not classify ${shown.source}: ${e.message}`);
   } finally {
@@ -130,8 +133,13 @@ function exampleButtons(examples) {
     button.append(Object.assign(document.createElement("img"), { src: url, alt: `example ${alt}`, width: 48, height: 48 }));
     button.addEventListener("click", async () => {
       for (const b of buttons) b.setAttribute("aria-pressed", String(b === button));
-      const blob = await (await fetch(url)).blob();
-      classify({ input: blob, url, source: `example ${alt}` });
+      try {
+        const res = await fetch(url);
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        classify({ input: await res.blob(), url, source: `example ${alt}` });
+      } catch (e) {
+        showError(`Could not fetch the example ${url}: ${e.message}`);
+      }
     });
     return button;
   });

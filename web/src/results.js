@@ -32,7 +32,7 @@ export function setBusy(busy) {
   $("result").setAttribute("aria-busy", String(busy));
 }
 
-/** Shows a ranking for `image` ({ url, source }) and the timings of the run that made it. */
+/** Shows a ranking for `image` ({ url, source }), the timings of the run that made it, and its model. */
 export function showResult(image, { ranked, textMs, imageMs, prompts, fromCache }, model) {
   const [top] = ranked;
   const more = ranked.length > SHOWN ? ` (top ${SHOWN} of ${ranked.length} labels shown)` : "";
@@ -47,8 +47,8 @@ export function showResult(image, { ranked, textMs, imageMs, prompts, fromCache 
   $("t-prompts").textContent = `${prompts} (${fromCache} from the cache, ${prompts - fromCache} encoded)`;
 }
 
-/** The backend and weight-load time of the model in use. */
-export function showModel({ backend, loadMs, bytes, fallbackReason }) {
+/** The backend and weight-load time of the model in use ({ clip, loadMs, bytes }). */
+export function showModel({ clip: { backend, fallbackReason }, loadMs, bytes }) {
   $("t-backend").textContent = backend === "webgpu" ? "WebGPU" : `CPU (WebAssembly)${fallbackReason ? `; WebGPU unavailable: ${fallbackReason}` : ""}`;
   $("t-backend").dataset.backend = backend;
   $("t-weights").textContent = `${duration(loadMs)} (${megabytes(bytes)})`;
