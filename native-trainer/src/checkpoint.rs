@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Position;
 use crate::optim::AdamW;
+use crate::precision::LossScaler;
 
 /// Metadata key of the training state.
 const STATE_KEY: &str = "train_state";
@@ -30,6 +31,9 @@ pub struct TrainState {
     pub seed: u64,
     /// The run's settings as given (flags / TOML), for the record and for `--resume` checks.
     pub settings: serde_json::Value,
+    /// The f16 loss scaler's state (`--precision amp|f16`).
+    #[serde(default)]
+    pub loss_scaler: Option<LossScaler>,
 }
 
 pub fn file_name(step: u64) -> String {

@@ -7,6 +7,8 @@ mod eval;
 mod model_args;
 mod optim;
 mod plot;
+mod precision;
+mod recompute;
 mod rng;
 mod synth;
 

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
+use clip_model::precision::float_dtype;
 use serde::{Deserialize, Serialize};
 
 /// AdamW hyper-parameters (design.md section 4: ViT betas (0.9, 0.98) eps 1e-6, ResNet (0.9, 0.999) eps 1e-8).
@@ -122,7 +124,10 @@ impl ModuleMapper for Update<'_> {
         let c = self.optim.config;
         let t = self.optim.steps as i32;
         let mut p = tensor.inner().reshape([n]);
-        let mut g = grad.reshape([n]);
+        // Pure low precision: the update is computed in the weights' dtype (moments restored
+        // from a checkpoint come back in f32).
+        let dtype = float_dtype(&p);
+        let mut g = grad.reshape([n]).cast(dtype);
         if self.grad_scale != 1.0 {
             g = g * self.grad_scale;
         }
@@ -132,7 +137,10 @@ impl ModuleMapper for Update<'_> {
         }
         let name = self.path.join(".");
         let (exp_avg, exp_avg_sq) = match self.optim.moments.remove(&name) {
-            Some(m) => (m.exp_avg * c.beta1 + g.clone() * (1.0 - c.beta1), m.exp_avg_sq * c.beta2 + g.square() * (1.0 - c.beta2)),
+            Some(m) => (
+                m.exp_avg.cast(dtype) * c.beta1 + g.clone() * (1.0 - c.beta1),
+                m.exp_avg_sq.cast(dtype) * c.beta2 + g.square() * (1.0 - c.beta2),
+            ),
             None => (g.clone() * (1.0 - c.beta1), g.square() * (1.0 - c.beta2)),
         };
         let bias1 = 1.0 - c.beta1.powi(t);
@@ -158,7 +166,7 @@ pub fn grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.get::<D>(param.id) {
                 let n = g.shape().num_elements();
-                let sq = g.reshape([n]).square().sum();
+                let sq = g.reshape([n]).cast(FloatDType::F32).square().sum();
                 self.sum = Some(match self.sum.take() {
                     Some(s) => s + sq,
                     None => sq,

@@ -25,6 +25,7 @@ pub mod device;
 mod error;
 pub mod import;
 pub mod loss;
+pub mod precision;
 pub mod preprocess;
 pub mod text;
 pub mod tokenizer;

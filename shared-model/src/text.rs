@@ -4,6 +4,7 @@
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 
 use crate::config::TextConfig;
 use crate::transformer::{layer_norm, param, Activation, Transformer};
@@ -50,10 +51,18 @@ impl TextTower {
         tokens.gather(1, eot).reshape([b, w])
     }
 
+    /// The features of the blocks' output tokens: `ln_final`, the end token's row, projected,
+    /// in f32.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T, W]`, ids: `[B, T]` -> `[B, E]`
+    pub fn head(&self, tokens: Tensor<3>, ids: Tensor<2, Int>) -> Tensor<2> {
+        Self::pool(self.ln_final.forward(tokens), ids).matmul(self.text_projection.val()).cast(FloatDType::F32)
+    }
+
     /// # Shapes
     /// - ids: `[B, T]` -> `[B, E]`
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<2> {
-        let x = self.ln_final.forward(self.transformer.forward(self.embed(ids.clone()), true));
-        Self::pool(x, ids).matmul(self.text_projection.val())
+        self.head(self.transformer.forward(self.embed(ids.clone()), true), ids)
     }
 }

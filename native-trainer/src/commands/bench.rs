@@ -10,7 +10,8 @@ use clip_model::tokenizer::TokenIds;
 use clip_model::Clip;
 use serde::Serialize;
 
-use crate::commands::train::step;
+use crate::commands::train::{step, StepOptions};
+use crate::precision::{store_towers, LossScaler, Precision};
 use crate::data::{Batch, Position};
 use crate::model_args::{device, parse_model};
 use crate::optim::{AdamW, AdamWConfig};
@@ -41,9 +42,12 @@ pub struct TrainArgs {
     /// Random tensors instead of a data set (the only input this benchmark takes).
     #[arg(long, required = true)]
     synthetic: bool,
-    /// Numeric precision of the step.
-    #[arg(long, default_value = "fp32", value_parser = ["fp32"])]
-    precision: String,
+    /// Numeric precision of the step (as `train --precision`).
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    precision: Precision,
+    /// Recompute each residual block in the backward pass (as `train --grad-checkpointing`).
+    #[arg(long)]
+    grad_checkpointing: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -54,6 +58,7 @@ struct Report {
     model: String,
     device: String,
     precision: String,
+    grad_checkpointing: bool,
     batch: usize,
     accum_freq: usize,
     steps: usize,
@@ -75,6 +80,11 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let device = base.clone().autodiff();
     base.seed(0);
     let mut model = Clip::new(&config, &device);
+    if let Some(dtype) = args.precision.storage_dtype() {
+        model = store_towers(&model, dtype);
+    }
+    let options = StepOptions { precision: args.precision, grad_checkpointing: args.grad_checkpointing, max_norm: None };
+    let mut scaler = LossScaler::new(args.precision);
     let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.2));
     let mut rng = Rng::new(0);
     let batches: Vec<Batch> = (0..args.accum_freq.max(1)).map(|_| synthetic_batch(&config, args.batch, &mut rng)).collect();
@@ -83,8 +93,9 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let mut first_step_s = None;
     for i in 0..args.warmup_steps {
         let started = Instant::now();
-        let (updated, loss, _) = step(model, &mut optim, &batches, 5e-4, None, &device)?;
+        let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, &device)?;
         model = updated;
+        let loss = outcome.loss;
         if !loss.is_finite() {
             bail!("the loss is {loss} at warm-up step {i}");
         }
@@ -95,7 +106,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let timed = Instant::now();
     for _ in 0..args.steps {
         // `step` reads the loss back, so each step has finished when it returns.
-        let (updated, _, _) = step(model, &mut optim, &batches, 5e-4, None, &device)?;
+        let (updated, _) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, &device)?;
         model = updated;
     }
     let elapsed = timed.elapsed().as_secs_f64();
@@ -103,7 +114,8 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let report = Report {
         model: args.model.clone(),
         device: device_name.to_string(),
-        precision: args.precision.clone(),
+        precision: args.precision.name().to_string(),
+        grad_checkpointing: args.grad_checkpointing,
         batch: args.batch,
         accum_freq: args.accum_freq.max(1),
         steps: args.steps,
@@ -116,11 +128,12 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{} batch {} x{} {} on {}: {:.1} samples/s, {:.1} ms/step (first step {}), peak memory {}",
+            "{} batch {} x{} {}{} on {}: {:.1} samples/s, {:.1} ms/step (first step {}), peak memory {}",
             report.model,
             report.batch,
             report.accum_freq,
             report.precision,
+            if report.grad_checkpointing { " grad-checkpointing" } else { "" },
             report.device,
             report.samples_per_s,
             report.step_ms,

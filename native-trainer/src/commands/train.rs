@@ -11,7 +11,9 @@ use anyhow::{bail, Context, Result};
 use burn::module::{Module, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use clip_model::loss::clip_loss;
+use clip_model::precision::cast_towers;
 use clip_model::preprocess::Pixels;
 use clip_model::{import, Clip};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,6 +24,8 @@ use crate::data::{Batch, Loader, LoaderConfig, Position, Source, TableFormat};
 use crate::eval::{self, ImageFolder};
 use crate::model_args::{device, parse_model};
 use crate::optim::{clip_scale, cosine_lr, grad_norm, AdamW, AdamWConfig};
+use crate::precision::{store_towers, LossScaler, Precision};
+use crate::recompute;
 
 #[derive(clap::Args, Debug, Clone, Serialize)]
 #[command(args_override_self = true)]
@@ -96,6 +100,13 @@ pub struct Args {
     /// Clip the global gradient norm to this.
     #[arg(long)]
     pub grad_clip_norm: Option<f64>,
+    /// Numeric precision: fp32, amp_bf16 / amp (mixed: f32 master weights, bf16 / f16 compute),
+    /// bf16 / f16 (pure: weights and optimiser state in low precision).
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+    /// Recompute each residual block in the backward pass instead of keeping its activations.
+    #[arg(long)]
+    pub grad_checkpointing: bool,
     /// Freeze the image tower.
     #[arg(long)]
     pub lock_image: bool,
@@ -218,13 +229,25 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
                 Some(path) => import::load_file(Some(&config), path, &device).with_context(|| format!("--pretrained {}", path.display()))?,
                 None => Clip::new(&config, &device),
             };
-            let state = TrainState { step: 0, samples_seen: 0, position: Position::default(), seed: args.seed, settings: settings.clone() };
+            let state = TrainState {
+                step: 0,
+                samples_seen: 0,
+                position: Position::default(),
+                seed: args.seed,
+                settings: settings.clone(),
+                loss_scaler: None,
+            };
             (model, state)
         }
     };
     if args.lock_image {
         model.visual = model.visual.freeze();
     }
+    if let Some(dtype) = args.precision.storage_dtype() {
+        model = store_towers(&model, dtype);
+    }
+    let mut scaler = state.loss_scaler.unwrap_or_else(|| LossScaler::new(args.precision));
+    let options = StepOptions { precision: args.precision, grad_checkpointing: args.grad_checkpointing, max_norm: args.grad_clip_norm };
     let metrics_path = args.logs.join("metrics.jsonl");
     truncate_metrics(&metrics_path, state.step)?;
     let mut metrics = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).with_context(|| format!("{}", metrics_path.display()))?;
@@ -270,8 +293,16 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         }
         let data_wait = step_start.elapsed().as_secs_f64();
         let lr = cosine_lr(args.lr, args.warmup, total_steps, state.step);
-        let (updated, loss, norm) = step(model, &mut optim, &batches, lr, args.grad_clip_norm, &device)?;
+        let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, lr, &options, &device)?;
         model = updated;
+        let (loss, norm) = (outcome.loss, outcome.grad_norm);
+        if !outcome.applied {
+            if !scaler.enabled {
+                bail!("the gradients are not finite at step {} (loss {loss}): lower --lr or set --grad-clip-norm", state.step + 1);
+            }
+            bar.suspend(|| eprintln!("gradients overflowed f16 at loss scale {}: step skipped, scale halved", scaler.scale * 2.0));
+        }
+        state.loss_scaler = scaler.enabled.then_some(scaler);
 
         state.step += 1;
         state.samples_seen += per_step;
@@ -328,49 +359,89 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     Ok(())
 }
 
-/// One optimiser step: loss and gradients (accumulated over `batches`), global-norm clipping,
-/// AdamW, the logit-scale clamp. Returns the model, the loss and the gradient norm.
-pub fn step(mut model: Clip, optim: &mut AdamW, batches: &[Batch], lr: f64, max_norm: Option<f64>, device: &Device) -> Result<(Clip, f64, f64)> {
-    let (loss, mut grads) = gradients(&model, batches, device)?;
-    let norm = grad_norm(&model, &grads);
-    model = optim.step(model, &mut grads, lr, clip_scale(norm, max_norm));
-    model.logit_scale = clamp_logit_scale(model.logit_scale);
-    Ok((model, loss, norm))
+/// How each optimiser step computes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepOptions {
+    pub precision: Precision,
+    pub grad_checkpointing: bool,
+    /// Clip the global gradient norm to this.
+    pub max_norm: Option<f64>,
 }
 
-/// Loss and gradients of one optimiser step. With several micro-batches, open_clip's
-/// `--accum-freq`: features of all micro-batches are computed first without gradients, then
-/// each micro-batch is recomputed with gradients and its loss taken against the cached features
-/// of the others, so every micro-batch sees all negatives; gradients are summed.
-fn gradients(model: &Clip, batches: &[Batch], device: &Device) -> Result<(f64, GradientsParams)> {
-    let inputs = |b: &Batch| -> Result<(Tensor<4>, Tensor<2, Int>)> { Ok((Pixels::batch(&b.images, device)?, b.ids.to_tensor(device))) };
-    if batches.len() == 1 {
-        let (images, ids) = inputs(&batches[0])?;
-        let loss = clip_loss(model.logits(model.encode_image(images), model.encode_text(ids)));
+/// What one optimiser step did.
+#[derive(Debug, Clone, Copy)]
+pub struct StepOutcome {
+    pub loss: f64,
+    /// The global gradient norm (unscaled).
+    pub grad_norm: f64,
+    /// False when the gradients were not finite and the update was skipped.
+    pub applied: bool,
+}
+
+/// One optimiser step: loss and gradients (accumulated over `batches`), global-norm clipping,
+/// AdamW, the logit-scale clamp. A step whose gradients are not finite is not applied (with
+/// loss scaling, the scaler backs off).
+pub fn step(
+    mut model: Clip,
+    optim: &mut AdamW,
+    scaler: &mut LossScaler,
+    batches: &[Batch],
+    lr: f64,
+    options: &StepOptions,
+    device: &Device,
+) -> Result<(Clip, StepOutcome)> {
+    let inputs = batches
+        .iter()
+        .map(|b| Ok((Pixels::batch(&b.images, device)?, b.ids.to_tensor(device))))
+        .collect::<Result<Vec<(Tensor<4>, Tensor<2, Int>)>>>()?;
+    let dtype = options.precision.amp_dtype();
+    let (loss, mut grads) = if options.grad_checkpointing {
+        recompute::gradients(&model, &inputs, dtype, scaler.scale)
+    } else {
+        gradients(&model, &inputs, dtype, scaler.scale)
+    };
+    let grad_norm = grad_norm(&model, &grads) / scaler.scale;
+    let applied = scaler.update(grad_norm.is_finite());
+    if applied {
+        model = optim.step(model, &mut grads, lr, clip_scale(grad_norm, options.max_norm) / scaler.scale);
+        model.logit_scale = clamp_logit_scale(model.logit_scale);
+    }
+    Ok((model, StepOutcome { loss, grad_norm, applied }))
+}
+
+/// Loss and gradients of one optimiser step, the loss multiplied by `loss_scale` before
+/// back-propagation; with `dtype` the towers compute through a copy cast to it (mixed
+/// precision). With several micro-batches, open_clip's `--accum-freq`: features of all
+/// micro-batches are computed first without gradients (in training mode), then each micro-batch
+/// is recomputed with gradients and its loss taken against the cached features of the others,
+/// so every micro-batch sees all negatives; gradients are summed.
+fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
+    let compute = |m: &Clip| match dtype {
+        Some(dtype) => cast_towers(m, dtype),
+        None => m.clone(),
+    };
+    let backward = |loss: Tensor<1>| if loss_scale == 1.0 { loss.backward() } else { (loss * loss_scale).backward() };
+    if let [(images, ids)] = inputs {
+        let m = compute(model);
+        let loss = clip_loss(m.logits(m.encode_image(images.clone()), m.encode_text(ids.clone())));
         let value = loss.clone().into_scalar::<f32>() as f64;
-        return Ok((value, GradientsParams::from_grads(loss.backward(), model)));
+        return (value, GradientsParams::from_grads(backward(loss), model));
     }
-    let frozen = model.valid();
-    let inner = device.clone().inner();
-    let mut cached_images = Vec::new();
-    let mut cached_texts = Vec::new();
-    for b in batches {
-        cached_images.push(frozen.encode_image(Pixels::batch(&b.images, &inner)?));
-        cached_texts.push(frozen.encode_text(b.ids.to_tensor(&inner)));
-    }
+    let untracked = compute(&model.clone().no_grad());
+    let cached: Vec<(Tensor<2>, Tensor<2>)> =
+        inputs.iter().map(|(images, ids)| (untracked.encode_image(images.clone()), untracked.encode_text(ids.clone()))).collect();
     let mut accumulator = GradientsAccumulator::<Clip>::new();
     let mut total = 0.0;
-    for (j, b) in batches.iter().enumerate() {
-        let (images, ids) = inputs(b)?;
-        let mut all_images: Vec<Tensor<2>> = cached_images.iter().map(|t| t.clone().autodiff()).collect();
-        let mut all_texts: Vec<Tensor<2>> = cached_texts.iter().map(|t| t.clone().autodiff()).collect();
-        all_images[j] = model.encode_image(images);
-        all_texts[j] = model.encode_text(ids);
-        let loss = clip_loss(model.logits(Tensor::cat(all_images, 0), Tensor::cat(all_texts, 0)));
+    for (j, (images, ids)) in inputs.iter().enumerate() {
+        let m = compute(model);
+        let (mut all_images, mut all_texts): (Vec<Tensor<2>>, Vec<Tensor<2>>) = cached.iter().cloned().unzip();
+        all_images[j] = m.encode_image(images.clone());
+        all_texts[j] = m.encode_text(ids.clone());
+        let loss = clip_loss(m.logits(Tensor::cat(all_images, 0), Tensor::cat(all_texts, 0)));
         total += loss.clone().into_scalar::<f32>() as f64;
-        accumulator.accumulate(model, GradientsParams::from_grads(loss.backward(), model));
+        accumulator.accumulate(model, GradientsParams::from_grads(backward(loss), model));
     }
-    Ok((total / batches.len() as f64, accumulator.grads()))
+    (total / inputs.len() as f64, accumulator.grads())
 }
 
 /// `logit_scale` clamped to [0, ln 100] (open_clip, after every step), still a trainable leaf.
@@ -480,14 +551,80 @@ mod tests {
         Batch { ids: TokenIds { ids, batch: range.len(), context_length: 8 }, images, end: Position::default(), skipped: Vec::new() }
     }
 
+    fn inputs(batches: &[Batch], device: &Device) -> Vec<(Tensor<4>, Tensor<2, Int>)> {
+        batches.iter().map(|b| (Pixels::batch(&b.images, device).unwrap(), b.ids.to_tensor(device))).collect()
+    }
+
+    fn resnet() -> ClipConfig {
+        ClipConfig::from_open_clip_json(
+            r#"{"embed_dim": 16, "vision_cfg": {"image_size": 64, "layers": [1,2,1,1], "width": 8, "head_width": 8},
+                "text_cfg": {"context_length": 8, "width": 16, "heads": 2, "layers": 2}}"#,
+        )
+        .unwrap()
+    }
+
+    /// Every parameter's gradient in `a` and `b`: (path, a, b).
+    fn paired(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+        struct Pairs<'a>(&'a GradientsParams, &'a GradientsParams, Vec<String>, Vec<(String, Vec<f32>, Vec<f32>)>);
+        impl burn::module::ModuleVisitor for Pairs<'_> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.2.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.2.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values = |g: &GradientsParams| {
+                    g.get::<D>(param.id).map(|t| t.cast(FloatDType::F32).into_data().try_to_vec::<f32>().unwrap())
+                };
+                let path = self.2.join(".");
+                match (values(self.0), values(self.1)) {
+                    (Some(x), Some(y)) => self.3.push((path, x, y)),
+                    (None, None) => {}
+                    (x, y) => panic!("{path}: gradient in one run only ({} vs {})", x.is_some(), y.is_some()),
+                }
+            }
+        }
+        let mut pairs = Pairs(a, b, Vec::new(), Vec::new());
+        model.visit(&mut pairs);
+        pairs.3
+    }
+
+    fn tensors(model: &Clip) -> usize {
+        struct Count(usize);
+        impl burn::module::ModuleVisitor for Count {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                // Not BatchNorm's running statistics.
+                self.0 += param.val().is_require_grad() as usize;
+            }
+        }
+        let mut c = Count(0);
+        model.visit(&mut c);
+        c.0
+    }
+
+    /// Largest difference relative to the gradient's own scale, over all parameters.
+    fn max_relative_difference(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> (f32, String, usize) {
+        let pairs = paired(model, a, b);
+        let count = pairs.len();
+        let (diff, path) = pairs
+            .into_iter()
+            .map(|(path, x, y)| {
+                let scale = x.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                (x.iter().zip(&y).fold(0f32, |m, (p, q)| m.max((p - q).abs())) / scale, path)
+            })
+            .fold((0f32, String::new()), |best, cur| if cur.0 > best.0 { cur } else { best });
+        (diff, path, count)
+    }
+
     /// open_clip's `--accum-freq` semantics: the towers get the full-batch gradient; the logit
     /// scale's gradient is summed over the micro-batches (each computes the full loss).
     #[test]
     fn accumulation_gives_the_full_batch_gradient() {
         let device = Device::flex().autodiff();
         let model = Clip::new(&tiny(), &device);
-        let (full_loss, full) = gradients(&model, &[batch(0..8)], &device).unwrap();
-        let (accum_loss, accum) = gradients(&model, &[batch(0..4), batch(4..8)], &device).unwrap();
+        let (full_loss, full) = gradients(&model, &inputs(&[batch(0..8)], &device), None, 1.0);
+        let (accum_loss, accum) = gradients(&model, &inputs(&[batch(0..4), batch(4..8)], &device), None, 1.0);
         assert!((full_loss - accum_loss).abs() < 1e-5, "{full_loss} vs {accum_loss}");
         let values = |g: Option<Tensor<2>>| g.expect("gradient").into_data().try_to_vec::<f32>().unwrap();
         for id in [model.text.text_projection.id, model.text.positional_embedding.id] {
@@ -498,6 +635,132 @@ mod tests {
         }
         let scale = |g: &GradientsParams| g.get::<1>(model.logit_scale.id).unwrap().into_data().try_to_vec::<f32>().unwrap()[0];
         assert!((scale(&accum) - 2.0 * scale(&full)).abs() < 1e-5, "{} vs {}", scale(&accum), scale(&full));
+    }
+
+    /// Per-block recomputation gives the gradients of the plain backward pass, for both image
+    /// towers, with and without accumulation, and with a locked image tower.
+    #[test]
+    fn grad_checkpointing_gives_the_same_gradients() {
+        let device = Device::flex().autodiff();
+        for config in [tiny(), resnet()] {
+            device.seed(3);
+            let model = Clip::new(&config, &device);
+            let size = config.vision_cfg.image_size;
+            let mk = |r: std::ops::Range<usize>| {
+                let mut b = batch(r);
+                for p in &mut b.images {
+                    p.data = (0..3 * size * size).map(|j| ((j * 7919 + p.data.len()) % 997) as f32 / 500.0 - 1.0 + p.data[j % p.data.len()]).collect();
+                    p.size = size;
+                }
+                b
+            };
+            for batches in [vec![mk(0..6)], vec![mk(0..3), mk(3..6)]] {
+                let x = inputs(&batches, &device);
+                let (plain_loss, plain) = gradients(&model, &x, None, 1.0);
+                let (loss, checkpointed) = recompute::gradients(&model, &x, None, 1.0);
+                assert!((plain_loss - loss).abs() < 1e-5, "{plain_loss} vs {loss}");
+                let (diff, path, count) = max_relative_difference(&model, &plain, &checkpointed);
+                assert_eq!(count, tensors(&model), "every parameter has a gradient");
+                assert!(diff < 1e-4, "{path}: relative difference {diff}");
+            }
+            let locked = Clip { visual: model.visual.clone().freeze(), ..model.clone() };
+            let x = inputs(&[mk(0..4)], &device);
+            let (_, plain) = gradients(&locked, &x, None, 1.0);
+            let (_, checkpointed) = recompute::gradients(&locked, &x, None, 1.0);
+            let (diff, path, _) = max_relative_difference(&locked, &plain, &checkpointed);
+            assert!(diff < 1e-4, "locked image tower, {path}: {diff}");
+            assert!(paired(&locked, &plain, &checkpointed).iter().all(|(p, ..)| !p.starts_with("visual")));
+        }
+    }
+
+    /// Mixed precision: the gradients arrive on the f32 master weights, in f32, close to the
+    /// fp32 ones (bf16 keeps 8 significant bits); with and without checkpointing.
+    #[test]
+    fn amp_gradients_are_f32_and_close_to_fp32() {
+        let device = Device::flex().autodiff();
+        // (config, least cosine of a matrix's gradient, least cosine of the whole gradient). The
+        // toy ResNet (4-channel stem, BatchNorm over few values) loses more: BatchNorm's backward
+        // subtracts means from the bf16-rounded incoming gradient, and what is left is small.
+        for (config, matrix_min, whole_min) in [(tiny(), 0.98, 0.99), (resnet(), 0.75, 0.85)] {
+            device.seed(5);
+            let model = Clip::new(&config, &device);
+            let size = config.vision_cfg.image_size;
+            let mut rng = crate::rng::Rng::new(1);
+            let mut b = batch(0..6);
+            for p in &mut b.images {
+                p.data = (0..3 * size * size).map(|_| rng.range(-2.0, 2.0) as f32).collect();
+                p.size = size;
+            }
+            let x = inputs(&[b], &device);
+            let (loss32, g32) = gradients(&model, &x, None, 1.0);
+            for checkpointing in [false, true] {
+                let (loss, g) = if checkpointing {
+                    recompute::gradients(&model, &x, Some(FloatDType::BF16), 1024.0)
+                } else {
+                    gradients(&model, &x, Some(FloatDType::BF16), 1024.0)
+                };
+                assert!((loss - loss32).abs() < 0.05 * loss32, "loss {loss} vs {loss32}");
+                // Per parameter: sums with cancellation (biases, norms' gains, BatchNorm over the
+                // few values of this toy ResNet) lose most to 8-bit mantissas, so vectors are not
+                // checked one by one; every matrix and the whole gradient must point the same way.
+                let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+                for (path, a, b) in paired(&model, &g32, &g) {
+                    let b: Vec<f64> = b.iter().map(|y| *y as f64 / 1024.0).collect();
+                    let (d, x, y) = a.iter().zip(&b).fold((0f64, 0f64, 0f64), |(d, x, y), (p, q)| (d + *p as f64 * q, x + (*p as f64).powi(2), y + q * q));
+                    let matrix = !(path.ends_with("bias") || path.ends_with("beta") || path.ends_with("gamma") || path == "logit_scale");
+                    if x > 1e-12 && matrix {
+                        let cosine = d / (x * y).sqrt();
+                        assert!(cosine > matrix_min, "{path}: cosine {cosine} (checkpointing {checkpointing})");
+                    }
+                    (dot, na, nb) = (dot + d, na + x, nb + y);
+                }
+                let cosine = dot / (na * nb).sqrt();
+                assert!(cosine > whole_min, "whole gradient: cosine {cosine} (checkpointing {checkpointing})");
+                assert!(((nb / na).sqrt() - 1.0).abs() < 0.1, "gradient norm ratio {}", (nb / na).sqrt());
+            }
+        }
+    }
+
+    /// f16 steps: loss scaling skips an overflowing step and halves the scale; pure f16 keeps
+    /// its weights in f16 and still learns.
+    #[test]
+    fn f16_loss_scaling_and_pure_low_precision_steps() {
+        let device = Device::flex().autodiff();
+        let config = tiny();
+        for precision in [Precision::Amp, Precision::F16, Precision::Bf16, Precision::AmpBf16] {
+            device.seed(9);
+            let mut model = Clip::new(&config, &device);
+            if let Some(dtype) = precision.storage_dtype() {
+                model = store_towers(&model, dtype);
+                assert_eq!(model.text.text_projection.val().dtype(), burn::tensor::DType::from(dtype));
+                assert!(model.text.text_projection.val().is_require_grad());
+            }
+            let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.1));
+            let mut scaler = LossScaler::new(precision);
+            let options = StepOptions { precision, grad_checkpointing: false, max_norm: Some(1.0) };
+            let batches = [batch(0..8)];
+            if scaler.enabled {
+                // A scale that overflows f16 (max 65504) in the backward pass: skipped, halved.
+                scaler.scale = 1e30;
+                let (m, outcome) = step(model, &mut optim, &mut scaler, &batches, 1e-3, &options, &device).unwrap();
+                model = m;
+                assert!(!outcome.applied && scaler.scale == 5e29, "{outcome:?} {scaler:?}");
+                scaler = LossScaler::new(precision);
+            }
+            // At the initial 2^16 the first f16 steps may overflow (as with PyTorch's GradScaler).
+            let mut losses = Vec::new();
+            for _ in 0..24 {
+                let (m, outcome) = step(model, &mut optim, &mut scaler, &batches, 3e-3, &options, &device).unwrap();
+                model = m;
+                assert!(outcome.loss.is_finite(), "{precision:?}: {outcome:?}");
+                assert!(outcome.applied || scaler.enabled, "{precision:?}: {outcome:?}");
+                if outcome.applied {
+                    losses.push(outcome.loss);
+                }
+            }
+            assert!(losses.len() >= 10, "{precision:?}: {} steps applied", losses.len());
+            assert!(losses[losses.len() - 1] < 0.8 * losses[0], "{precision:?} does not learn: {losses:?}");
+        }
     }
 
     #[test]

@@ -6,9 +6,11 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use burn::tensor::FloatDType;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 
+use crate::precision::float_dtype;
 use crate::transformer::{multi_head_attention, param};
 
 fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
@@ -22,6 +24,12 @@ fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device
 
 fn bn(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
+}
+
+/// BatchNorm in f32 whatever the tower computes in (`crate::precision`).
+fn norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let dtype = float_dtype(&x);
+    bn.forward(x.cast(FloatDType::F32)).cast(dtype)
 }
 
 fn avg_pool(x: Tensor<4>, k: usize) -> Tensor<4> {
@@ -73,11 +81,11 @@ impl Bottleneck {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = relu(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(avg_pool(out, self.stride)));
+        let out = relu(norm(&self.bn1, self.conv1.forward(x.clone())));
+        let out = relu(norm(&self.bn2, self.conv2.forward(out)));
+        let out = norm(&self.bn3, self.conv3.forward(avg_pool(out, self.stride)));
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(avg_pool(x, d.stride))),
+            Some(d) => norm(&d.bn, d.conv.forward(avg_pool(x, d.stride))),
             None => x,
         };
         relu(out + identity)
@@ -165,9 +173,10 @@ impl ModifiedResNet {
     /// # Shapes
     /// - pixels: `[B, 3, S, S]` -> `[B, width, S/4, S/4]`
     pub fn stem(&self, pixels: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(pixels)));
-        let x = relu(self.bn2.forward(self.conv2.forward(x)));
-        let x = relu(self.bn3.forward(self.conv3.forward(x)));
+        let pixels = pixels.cast(float_dtype(&self.conv1.weight.val()));
+        let x = relu(norm(&self.bn1, self.conv1.forward(pixels)));
+        let x = relu(norm(&self.bn2, self.conv2.forward(x)));
+        let x = relu(norm(&self.bn3, self.conv3.forward(x)));
         avg_pool(x, 2)
     }
 
@@ -177,10 +186,22 @@ impl ModifiedResNet {
         layer.iter().fold(x, |x, block| block.forward(x))
     }
 
+    /// The bottlenecks of `layer1` to `layer4`, in order.
+    pub fn blocks(&self) -> impl Iterator<Item = &Bottleneck> {
+        self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4)
+    }
+
+    /// Attention pooling of the last feature map, in f32.
+    ///
+    /// # Shapes
+    /// - x: `[B, 32 * width, S/32, S/32]` -> `[B, E]`
+    pub fn head(&self, x: Tensor<4>) -> Tensor<2> {
+        self.attnpool.forward(x).cast(FloatDType::F32)
+    }
+
     /// # Shapes
     /// - pixels: `[B, 3, S, S]` -> `[B, E]`
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let x = (0..4).fold(self.stem(pixels), |x, i| self.stage(i, x));
-        self.attnpool.forward(x)
+        self.head(self.blocks().fold(self.stem(pixels), |x, block| block.forward(x)))
     }
 }

@@ -6,6 +6,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::LayerNorm;
 use burn::prelude::*;
 
+use burn::tensor::FloatDType;
+
+use crate::precision::float_dtype;
 use crate::transformer::{layer_norm, param, Activation, Transformer};
 
 #[derive(Module, Debug)]
@@ -41,6 +44,7 @@ impl VisionTransformer {
     /// # Shapes
     /// - pixels: `[B, 3, S, S]` -> `[B, 1 + (S/P)^2, W]`
     pub fn embed(&self, pixels: Tensor<4>) -> Tensor<3> {
+        let pixels = pixels.cast(float_dtype(&self.conv1.weight.val()));
         let x = self.conv1.forward(pixels); // (B, W, g, g)
         let [b, w, gh, gw] = x.dims();
         let x = x.reshape([b, w, gh * gw]).swap_dims(1, 2); // (B, g*g, W)
@@ -58,10 +62,17 @@ impl VisionTransformer {
         self.ln_post.forward(tokens.narrow(1, 0, 1).reshape([b, w]))
     }
 
+    /// The features of the blocks' output tokens: pooled, projected, in f32.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T, W]` -> `[B, E]`
+    pub fn head(&self, tokens: Tensor<3>) -> Tensor<2> {
+        self.pool(tokens).matmul(self.proj.val()).cast(FloatDType::F32)
+    }
+
     /// # Shapes
     /// - pixels: `[B, 3, S, S]` -> `[B, E]`
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let tokens = self.transformer.forward(self.embed(pixels), false);
-        self.pool(tokens).matmul(self.proj.val())
+        self.head(self.transformer.forward(self.embed(pixels), false))
     }
 }

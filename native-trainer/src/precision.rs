@@ -1,0 +1,162 @@
+//! `--precision`: open_clip's names and meanings.
+//!
+//! - `fp32`: everything in f32 (on CUDA the matmuls may use TF32, as PyTorch's default).
+//! - `amp_bf16`, `amp` (f16): mixed precision. The model and the optimiser state stay f32 (the
+//!   master weights); each step computes through a bf16/f16 copy of the towers
+//!   (`clip_model::precision::cast_towers`), whose cast is part of the autodiff graph, so the
+//!   gradients arrive in f32 on the master weights. BatchNorm, LayerNorm's statistics, the
+//!   features, logits and loss are f32. `amp` scales the loss (dynamic, as PyTorch's GradScaler).
+//! - `bf16`, `f16`: pure low precision (open_clip's `--precision bf16`): the towers' weights and
+//!   the optimiser moments are stored in bf16/f16; `f16` scales the loss.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use clip_model::precision::cast_towers;
+use clip_model::Clip;
+use serde::{Deserialize, Serialize};
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+    F16,
+    #[value(name = "amp_bf16", alias = "amp-bf16")]
+    AmpBf16,
+    Amp,
+}
+
+impl Precision {
+    /// The dtype the towers compute in (None: f32).
+    pub fn compute_dtype(self) -> Option<FloatDType> {
+        match self {
+            Self::Fp32 => None,
+            Self::Bf16 | Self::AmpBf16 => Some(FloatDType::BF16),
+            Self::F16 | Self::Amp => Some(FloatDType::F16),
+        }
+    }
+
+    /// Mixed precision: the dtype of the per-step compute copy of f32 weights.
+    pub fn amp_dtype(self) -> Option<FloatDType> {
+        matches!(self, Self::AmpBf16 | Self::Amp).then(|| self.compute_dtype()).flatten()
+    }
+
+    /// Pure low precision: the dtype the towers' weights are stored in.
+    pub fn storage_dtype(self) -> Option<FloatDType> {
+        matches!(self, Self::Bf16 | Self::F16).then(|| self.compute_dtype()).flatten()
+    }
+
+    /// f16's range needs the loss scaled so that small gradients do not flush to zero.
+    pub fn scales_loss(self) -> bool {
+        matches!(self, Self::F16 | Self::Amp)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fp32 => "fp32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+            Self::AmpBf16 => "amp_bf16",
+            Self::Amp => "amp",
+        }
+    }
+}
+
+/// `model` with its towers stored in `dtype` (pure low precision): the cast values become the
+/// trainable leaves themselves, no longer tied to the f32 originals.
+pub fn store_towers(model: &Clip, dtype: FloatDType) -> Clip {
+    /// Which parameters take gradients, in visiting order.
+    struct Trainable(Vec<bool>);
+    impl ModuleVisitor for Trainable {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().is_require_grad());
+        }
+    }
+    /// Makes each (cast) value a leaf, trainable as its original was.
+    struct Leaves(std::vec::IntoIter<bool>);
+    impl ModuleMapper for Leaves {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let require_grad = self.0.next().expect("the same parameters");
+            param.map(|t| {
+                let leaf = Tensor::from_inner(t.inner());
+                if require_grad { leaf.require_grad() } else { leaf }
+            })
+        }
+    }
+    let mut trainable = Trainable(Vec::new());
+    model.visit(&mut trainable);
+    cast_towers(model, dtype).map(&mut Leaves(trainable.0.into_iter()))
+}
+
+/// Dynamic loss scaling with PyTorch `GradScaler`'s defaults: start at 2^16; a step whose
+/// gradients are not finite is skipped and halves the scale; 2000 finite steps in a row double it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossScaler {
+    pub enabled: bool,
+    pub scale: f64,
+    pub good_steps: u64,
+}
+
+impl LossScaler {
+    const GROWTH_INTERVAL: u64 = 2000;
+
+    pub fn new(precision: Precision) -> Self {
+        let enabled = precision.scales_loss();
+        Self { enabled, scale: if enabled { 65536.0 } else { 1.0 }, good_steps: 0 }
+    }
+
+    /// Records a step's outcome; returns whether to apply it (gradients finite).
+    pub fn update(&mut self, grads_finite: bool) -> bool {
+        if !self.enabled {
+            return grads_finite;
+        }
+        if !grads_finite {
+            self.scale = (self.scale * 0.5).max(1.0 / 65536.0);
+            self.good_steps = 0;
+            return false;
+        }
+        self.good_steps += 1;
+        if self.good_steps % Self::GROWTH_INTERVAL == 0 {
+            self.scale *= 2.0;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_open_clips() {
+        use clap::ValueEnum;
+        let names: Vec<String> = Precision::value_variants().iter().map(|p| p.to_possible_value().unwrap().get_name().to_string()).collect();
+        assert_eq!(names, ["fp32", "bf16", "f16", "amp_bf16", "amp"]);
+        for p in Precision::value_variants() {
+            assert_eq!(p.to_possible_value().unwrap().get_name(), p.name());
+        }
+        assert_eq!(Precision::AmpBf16.amp_dtype(), Some(FloatDType::BF16));
+        assert_eq!(Precision::AmpBf16.storage_dtype(), None);
+        assert_eq!(Precision::F16.storage_dtype(), Some(FloatDType::F16));
+        assert!(Precision::Amp.scales_loss() && !Precision::AmpBf16.scales_loss());
+    }
+
+    #[test]
+    fn the_scaler_backs_off_on_overflow_and_grows_after_2000_good_steps() {
+        let mut s = LossScaler::new(Precision::Amp);
+        assert_eq!(s.scale, 65536.0);
+        assert!(!s.update(false));
+        assert_eq!(s.scale, 32768.0);
+        for _ in 0..1999 {
+            assert!(s.update(true));
+        }
+        assert_eq!(s.scale, 32768.0);
+        assert!(s.update(true));
+        assert_eq!(s.scale, 65536.0);
+        let mut off = LossScaler::new(Precision::AmpBf16);
+        assert!(!off.enabled && off.update(true) && !off.update(false));
+        assert_eq!(off.scale, 1.0);
+    }
+}
