@@ -58,9 +58,9 @@ async function useModel(spec) {
     state.model = model;
     $("weights-progress").value = 1;
     $("weights-progress").classList.add("done");
-    const backend = model.clip.backend === "webgpu" ? "WebGPU" : "the CPU";
+    const runsOn = model.clip.backend === "webgpu" ? "WebGPU" : "the CPU";
     const about = spec.about ? `, ${spec.about}` : "";
-    $("model-status").textContent = `Ready: ${spec.name}${about}. ${megabytes(bytes)} loaded in ${duration(model.loadMs)}, running on ${backend}.`;
+    $("model-status").textContent = `Ready: ${spec.name}${about}. ${megabytes(bytes)} loaded in ${duration(model.loadMs)}, running on ${runsOn}.`;
     showModel(model);
     document.body.dataset.ready = "true";
     if (state.image) classify();
