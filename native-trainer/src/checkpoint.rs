@@ -34,6 +34,9 @@ pub struct TrainState {
     /// The f16 loss scaler's state (`--precision amp|f16`).
     #[serde(default)]
     pub loss_scaler: Option<LossScaler>,
+    /// Data parallel: every rank's data position, in rank order (`position` is rank 0's).
+    #[serde(default)]
+    pub positions: Vec<Position>,
 }
 
 pub fn file_name(step: u64) -> String {

@@ -3,6 +3,7 @@
 mod checkpoint;
 mod commands;
 mod data;
+mod dist;
 mod eval;
 mod model_args;
 mod optim;
@@ -46,6 +47,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Draw a run's loss, learning-rate and evaluation curves to a PNG.
     Plot(commands::plot::Args),
+    /// Start a data-parallel job's processes on this machine (like torchrun): `launch --nproc-per-node 8 -- --device cuda train ...`.
+    Launch(commands::launch::Args),
     /// Benchmarks: `bench train` measures training throughput on synthetic data.
     #[command(subcommand)]
     Bench(commands::bench::Args),
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args, &cli.device),
         Command::Eval(args) => commands::eval::run(args, &cli.device),
         Command::Plot(args) => commands::plot::run(args),
+        Command::Launch(args) => commands::launch::run(args),
         Command::Bench(args) => commands::bench::run(args, &cli.device),
     };
     match result {

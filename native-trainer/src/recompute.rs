@@ -22,6 +22,8 @@ use clip_model::precision::cast_params;
 use clip_model::vision::{ModifiedResNet, VisionTower, VisionTransformer};
 use clip_model::Clip;
 
+use crate::dist::Contrast;
+
 type Embed<'a, const D: usize> = Box<dyn Fn(&Clip) -> Tensor<D> + 'a>;
 type Block<'a, const D: usize> = Box<dyn Fn(&Clip, usize, Tensor<D>) -> Tensor<D> + 'a>;
 type Head<'a, const D: usize> = Box<dyn Fn(&Clip, Tensor<D>) -> Tensor<2> + 'a>;
@@ -91,7 +93,7 @@ impl<const D: usize> Pass<D> {
 
 /// `sum(output * grad)`: its gradient with respect to anything `output` depends on is the
 /// vector-Jacobian product with `grad`.
-fn vjp<const D: usize>(output: Tensor<D>, grad: Tensor<D>) -> Tensor<1> {
+pub fn vjp<const D: usize>(output: Tensor<D>, grad: Tensor<D>) -> Tensor<1> {
     let grad = grad.cast(clip_model::precision::float_dtype(&output));
     let n = output.shape().num_elements();
     (output * grad).reshape([n]).sum()
@@ -202,7 +204,6 @@ impl ImagePass {
 /// back-propagation (the returned loss is not).
 pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
     let untracked = model.clone().no_grad();
-    let image_trainable = trainable(&model.visual);
     let text_blocks = model.text.transformer.resblocks.len();
     let chains: Vec<(ImageChain, Chain<3>)> =
         inputs.iter().map(|(pixels, ids)| (ImageChain::new(model, pixels.clone(), dtype), text_chain(ids.clone(), dtype, text_blocks))).collect();
@@ -216,8 +217,8 @@ pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Op
     let mut acc = GradientsAccumulator::<Clip>::new();
     let mut total = 0.0;
     for (j, (image_chain, text_chain)) in chains.iter().enumerate() {
-        let (image_features, mut image_pass) = image_chain.forward(&untracked, model);
-        let (text_features, mut text_pass) = text_chain.forward(&untracked, model);
+        let (image_features, image_pass) = image_chain.forward(&untracked, model);
+        let (text_features, text_pass) = text_chain.forward(&untracked, model);
         let (mut all_images, mut all_texts): (Vec<Tensor<2>>, Vec<Tensor<2>>) = cached.iter().cloned().unzip();
         if all_images.is_empty() {
             all_images.push(image_features);
@@ -228,16 +229,49 @@ pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Op
         }
         let loss = clip_loss(model.logits(Tensor::cat(all_images, 0), Tensor::cat(all_texts, 0)));
         total += loss.clone().into_scalar::<f32>() as f64;
-        let mut grads = (loss * loss_scale).backward();
-        if image_trainable {
-            image_pass.take_grad(&mut grads);
-        }
-        text_pass.take_grad(&mut grads);
-        acc.accumulate(model, GradientsParams::from_module(&mut grads, model));
-        text_chain.backward(model, text_pass, &mut acc);
-        image_chain.backward(model, image_pass, &mut acc);
+        let grads = (loss * loss_scale).backward();
+        backward_towers(model, (image_chain, image_pass), (text_chain, text_pass), grads, &mut acc);
     }
     (total / inputs.len() as f64, acc.grads())
+}
+
+/// Data parallel (one micro-batch): as [`gradients`], the loss on the features coming from
+/// `contrast` (`dist::DataParallel::contrast`), which also returns its gradients for them.
+pub fn gradients_with(
+    model: &Clip,
+    (pixels, ids): &(Tensor<4>, Tensor<2, Int>),
+    dtype: Option<FloatDType>,
+    contrast: &mut dyn FnMut(&Clip, Tensor<2>, Tensor<2>) -> anyhow::Result<Contrast>,
+) -> anyhow::Result<(f64, GradientsParams)> {
+    let untracked = model.clone().no_grad();
+    let image_chain = ImageChain::new(model, pixels.clone(), dtype);
+    let text_chain = text_chain(ids.clone(), dtype, model.text.transformer.resblocks.len());
+    let (image_features, image_pass) = image_chain.forward(&untracked, model);
+    let (text_features, text_pass) = text_chain.forward(&untracked, model);
+    let c = contrast(model, image_features.clone().detach(), text_features.clone().detach())?;
+    let grads = (vjp(image_features, c.image_grad) + vjp(text_features, c.text_grad)).backward();
+    let mut acc = GradientsAccumulator::<Clip>::new();
+    acc.accumulate(model, c.grads);
+    backward_towers(model, (&image_chain, image_pass), (&text_chain, text_pass), grads, &mut acc);
+    Ok((c.loss, acc.grads()))
+}
+
+/// From the backward pass through the heads (`grads`): the heads' parameter gradients, then
+/// each tower's blocks recomputed and back-propagated (not a locked image tower's).
+fn backward_towers(
+    model: &Clip,
+    (image_chain, mut image_pass): (&ImageChain, ImagePass),
+    (text_chain, mut text_pass): (&Chain<3>, Pass<3>),
+    mut grads: Gradients,
+    acc: &mut GradientsAccumulator<Clip>,
+) {
+    if trainable(&model.visual) {
+        image_pass.take_grad(&mut grads);
+    }
+    text_pass.take_grad(&mut grads);
+    acc.accumulate(model, GradientsParams::from_module(&mut grads, model));
+    text_chain.backward(model, text_pass, acc);
+    image_chain.backward(model, image_pass, acc);
 }
 
 /// Whether any parameter of `module` takes gradients.

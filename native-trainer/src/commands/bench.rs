@@ -93,7 +93,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let mut first_step_s = None;
     for i in 0..args.warmup_steps {
         let started = Instant::now();
-        let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, &device)?;
+        let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, None, &device)?;
         model = updated;
         let loss = outcome.loss;
         if !loss.is_finite() {
@@ -106,7 +106,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let timed = Instant::now();
     for _ in 0..args.steps {
         // `step` reads the loss back, so each step has finished when it returns.
-        let (updated, _) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, &device)?;
+        let (updated, _) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, None, &device)?;
         model = updated;
     }
     let elapsed = timed.elapsed().as_secs_f64();

@@ -3,6 +3,7 @@ pub mod classify;
 pub mod convert;
 pub mod embed;
 pub mod eval;
+pub mod launch;
 pub mod plot;
 pub mod synth;
 pub mod tokenize;
@@ -15,11 +16,15 @@ use burn::prelude::*;
 use clip_model::preprocess::{self, Pixels};
 use clip_model::Clip;
 
+/// Reads a tensor back to the host as f32 values, row-major.
+pub fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.cast(burn::tensor::FloatDType::F32).into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("reading a tensor back: {e:?}"))
+}
+
 /// Reads a `[N, E]` tensor back to the host, row by row.
 pub fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
     let [_, e] = t.dims();
-    let flat = t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(flat.chunks(e.max(1)).map(|r| r.to_vec()).collect())
+    Ok(host(t)?.chunks(e.max(1)).map(|r| r.to_vec()).collect())
 }
 
 /// Decodes and preprocesses an image file for `model`.

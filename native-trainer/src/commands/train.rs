@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{self, TrainState};
 use crate::data::{Batch, Loader, LoaderConfig, Position, Source, TableFormat};
+use crate::dist::{Contrast, DataParallel, Transport};
 use crate::eval::{self, ImageFolder};
 use crate::model_args::{device, parse_model};
 use crate::optim::{clip_scale, cosine_lr, grad_norm, AdamW, AdamWConfig};
@@ -126,6 +127,10 @@ pub struct Args {
     /// `latest` (the newest checkpoint in <logs>/checkpoints) or a checkpoint file.
     #[arg(long)]
     pub resume: Option<String>,
+    /// Transport between processes when launched with WORLD_SIZE > 1 (`clip-burn launch`,
+    /// torchrun): NCCL on CUDA devices, TCP otherwise.
+    #[arg(long, value_enum, default_value_t = Transport::Auto)]
+    pub dist_backend: Transport,
 }
 
 /// Expands `train --config FILE` into flags placed before the command line's own, so that
@@ -188,10 +193,19 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     if args.batch_size < 2 {
         bail!("--batch-size must be at least 2 (the loss contrasts samples within a batch)");
     }
+    let mut dp = DataParallel::from_env(args.dist_backend, device_name)?;
+    let (rank, world) = dp.as_ref().map_or((0, 1), |d| (d.rank(), d.world()));
+    if world > 1 && args.accum_freq > 1 {
+        bail!("--accum-freq with several processes is not supported yet: raise --batch-size or the number of processes");
+    }
+    let device_name = &dp.as_ref().map_or(device_name.to_string(), |d| d.device_name(device_name));
+    // Rank 0 logs, evaluates and writes checkpoints; every rank trains.
+    let leader = rank == 0;
     let separator = separator(&args.csv_separator)?;
     let table = TableFormat { img_key: args.csv_img_key.clone(), caption_key: args.csv_caption_key.clone(), separator };
     let source = Arc::new(Source::open(&args.train_data, &table).context("--train-data")?);
-    let per_step = (args.batch_size * args.accum_freq.max(1)) as u64;
+    // Samples per optimiser step, over all ranks.
+    let per_step = (args.batch_size * args.accum_freq.max(1) * world) as u64;
     let epoch_samples = match (args.train_num_samples, source.known_len()) {
         (Some(n), _) => n,
         (None, Some(n)) => n as u64,
@@ -220,7 +234,16 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             if model.config != config {
                 bail!("--resume {}: the checkpoint holds a different model than --model {}", path.display(), args.model);
             }
-            eprintln!("resuming from {} (step {}, {} samples seen)", path.display(), state.step, state.samples_seen);
+            if state.positions.len().max(1) != world {
+                bail!(
+                    "--resume {}: the checkpoint was written by {} processes, this run has {world} (the data positions are per process)",
+                    path.display(),
+                    state.positions.len().max(1)
+                );
+            }
+            if leader {
+                eprintln!("resuming from {} (step {}, {} samples seen)", path.display(), state.step, state.samples_seen);
+            }
             (model, state)
         }
         None => {
@@ -236,6 +259,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
                 seed: args.seed,
                 settings: settings.clone(),
                 loss_scaler: None,
+                positions: Vec::new(),
             };
             (model, state)
         }
@@ -248,9 +272,16 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     }
     let mut scaler = state.loss_scaler.unwrap_or_else(|| LossScaler::new(args.precision));
     let options = StepOptions { precision: args.precision, grad_checkpointing: args.grad_checkpointing, max_norm: args.grad_clip_norm };
+    if let Some(dp) = dp.as_mut() {
+        dp.check_same_weights(&model)?;
+    }
     let metrics_path = args.logs.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, state.step)?;
-    let mut metrics = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).with_context(|| format!("{}", metrics_path.display()))?;
+    let mut metrics = if leader {
+        truncate_metrics(&metrics_path, state.step)?;
+        Some(std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).with_context(|| format!("{}", metrics_path.display()))?)
+    } else {
+        None
+    };
 
     let evals = Evals::new(&args)?;
     let loader_config = LoaderConfig {
@@ -262,17 +293,22 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         shuffle_buffer: args.shuffle_buffer,
         seed: state.seed,
         augment: true,
+        shard: (rank, world),
     };
-    let mut loader = Loader::new(source, loader_config, state.position)?;
-    eprintln!(
-        "training {} ({:.2}M parameters) on {} for {total_steps} steps of {per_step} samples ({steps_per_epoch} steps per epoch), logs in {}",
-        args.model,
-        model.num_params() as f64 / 1e6,
-        device_name,
-        args.logs.display()
-    );
+    let start = state.positions.get(rank).copied().unwrap_or(state.position);
+    let mut loader = Loader::new(source, loader_config, start)?;
+    let processes = if world > 1 { format!(" x {world} processes") } else { String::new() };
+    if leader {
+        eprintln!(
+            "training {} ({:.2}M parameters) on {}{processes} for {total_steps} steps of {per_step} samples ({steps_per_epoch} steps per epoch), logs in {}",
+            args.model,
+            model.num_params() as f64 / 1e6,
+            device_name,
+            args.logs.display()
+        );
+    }
 
-    let bar = ProgressBar::new(total_steps);
+    let bar = if leader { ProgressBar::new(total_steps) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}").expect("valid template"),
     );
@@ -293,7 +329,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         }
         let data_wait = step_start.elapsed().as_secs_f64();
         let lr = cosine_lr(args.lr, args.warmup, total_steps, state.step);
-        let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, lr, &options, &device)?;
+        let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, lr, &options, dp.as_mut(), &device)?;
         model = updated;
         let (loss, norm) = (outcome.loss, outcome.grad_norm);
         if !outcome.applied {
@@ -327,12 +363,14 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             data_wait_s: data_wait,
             skipped,
         };
-        writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
+        if let Some(metrics) = metrics.as_mut() {
+            writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
+        }
         bar.set_message(format!("loss {loss:.4}  {rate:.0} samples/s  lr {lr:.2e}"));
         bar.set_position(state.step);
 
         let last = state.step == total_steps;
-        if last || (args.val_frequency > 0 && state.step % args.val_frequency == 0) {
+        if let Some(metrics) = metrics.as_mut().filter(|_| last || (args.val_frequency > 0 && state.step % args.val_frequency == 0)) {
             let report = bar.suspend(|| evals.run(&model.valid(), &base))?;
             if let Some(mut report) = report {
                 report.insert("step".into(), state.step.into());
@@ -341,11 +379,17 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             }
         }
         if last || state.step % args.save_frequency.max(1) == 0 {
-            metrics.flush()?;
-            checkpoint::save(&ckpt_dir, &model, &optim, &state, args.keep_checkpoints)?;
+            if let Some(dp) = dp.as_mut() {
+                state.positions = gather_positions(dp, state.position)?;
+            }
+            if let Some(metrics) = metrics.as_mut() {
+                metrics.flush()?;
+                checkpoint::save(&ckpt_dir, &model, &optim, &state, args.keep_checkpoints)?;
+            }
         }
     }
     bar.finish_and_clear();
+    let Some(mut metrics) = metrics else { return Ok(()) };
     metrics.flush()?;
     let final_path = args.logs.join("final.bpk");
     checkpoint::write_atomic(&final_path, &import::to_burnpack(&model.valid(), import::StoreDType::F32)?)?;
@@ -357,6 +401,19 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         final_path.display()
     );
     Ok(())
+}
+
+/// Every rank's data position, in rank order.
+fn gather_positions(dp: &mut DataParallel, mine: Position) -> Result<Vec<Position>> {
+    let bytes = [mine.pass.to_le_bytes(), mine.offset.to_le_bytes()].concat();
+    Ok(dp
+        .gather_bytes(&bytes)?
+        .iter()
+        .map(|b| Position {
+            pass: u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+            offset: u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+        })
+        .collect())
 }
 
 /// How each optimiser step computes.
@@ -388,6 +445,7 @@ pub fn step(
     batches: &[Batch],
     lr: f64,
     options: &StepOptions,
+    dp: Option<&mut DataParallel>,
     device: &Device,
 ) -> Result<(Clip, StepOutcome)> {
     let inputs = batches
@@ -395,10 +453,19 @@ pub fn step(
         .map(|b| Ok((Pixels::batch(&b.images, device)?, b.ids.to_tensor(device))))
         .collect::<Result<Vec<(Tensor<4>, Tensor<2, Int>)>>>()?;
     let dtype = options.precision.amp_dtype();
-    let (loss, mut grads) = if options.grad_checkpointing {
-        recompute::gradients(&model, &inputs, dtype, scaler.scale)
-    } else {
-        gradients(&model, &inputs, dtype, scaler.scale)
+    let (loss, mut grads) = match dp {
+        Some(dp) => {
+            let [input] = &inputs[..] else { bail!("data parallel training takes one micro-batch per step") };
+            let mut contrast = |m: &Clip, image: Tensor<2>, text: Tensor<2>| dp.contrast(m, image, text, scaler.scale);
+            let (loss, grads) = if options.grad_checkpointing {
+                recompute::gradients_with(&model, input, dtype, &mut contrast)?
+            } else {
+                sharded_gradients(&model, input, dtype, &mut contrast)?
+            };
+            (loss, dp.sum_gradients(&model, grads)?)
+        }
+        None if options.grad_checkpointing => recompute::gradients(&model, &inputs, dtype, scaler.scale),
+        None => gradients(&model, &inputs, dtype, scaler.scale),
     };
     let grad_norm = grad_norm(&model, &grads) / scaler.scale;
     let applied = scaler.update(grad_norm.is_finite());
@@ -442,6 +509,28 @@ fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option
         accumulator.accumulate(model, GradientsParams::from_grads(backward(loss), model));
     }
     (total / inputs.len() as f64, accumulator.grads())
+}
+
+/// Gradients of this rank's share of a data-parallel step: the towers run with autodiff, the
+/// loss on their (detached) features comes from `contrast` (features gathered from every rank),
+/// whose feature gradients are then back-propagated through the towers.
+fn sharded_gradients(
+    model: &Clip,
+    (images, ids): &(Tensor<4>, Tensor<2, Int>),
+    dtype: Option<FloatDType>,
+    contrast: &mut dyn FnMut(&Clip, Tensor<2>, Tensor<2>) -> Result<Contrast>,
+) -> Result<(f64, GradientsParams)> {
+    let m = match dtype {
+        Some(dtype) => cast_towers(model, dtype),
+        None => model.clone(),
+    };
+    let (image, text) = (m.encode_image(images.clone()), m.encode_text(ids.clone()));
+    let c = contrast(model, image.clone().detach(), text.clone().detach())?;
+    let surrogate = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
+    let mut accumulator = GradientsAccumulator::<Clip>::new();
+    accumulator.accumulate(model, c.grads);
+    accumulator.accumulate(model, GradientsParams::from_grads(surrogate.backward(), model));
+    Ok((c.loss, accumulator.grads()))
 }
 
 /// `logit_scale` clamped to [0, ln 100] (open_clip, after every step), still a trainable leaf.
@@ -528,13 +617,14 @@ fn summary(report: &serde_json::Map<String, serde_json::Value>) -> String {
         .join(", ")
 }
 
+/// Shared by this file's tests and `dist`'s.
 #[cfg(test)]
-mod tests {
+pub mod tests_support {
     use super::*;
     use clip_model::tokenizer::TokenIds;
     use clip_model::ClipConfig;
 
-    fn tiny() -> ClipConfig {
+    pub fn tiny() -> ClipConfig {
         ClipConfig::from_open_clip_json(
             r#"{"embed_dim": 16, "vision_cfg": {"image_size": 16, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
                 "text_cfg": {"context_length": 8, "width": 16, "heads": 2, "layers": 1}}"#,
@@ -542,7 +632,7 @@ mod tests {
         .unwrap()
     }
 
-    fn batch(range: std::ops::Range<usize>) -> Batch {
+    pub fn batch(range: std::ops::Range<usize>) -> Batch {
         let images = range
             .clone()
             .map(|i| Pixels { data: (0..3 * 16 * 16).map(|j| ((i * 7919 + j * 104729) % 1000) as f32 / 500.0 - 1.0).collect(), size: 16 })
@@ -551,11 +641,11 @@ mod tests {
         Batch { ids: TokenIds { ids, batch: range.len(), context_length: 8 }, images, end: Position::default(), skipped: Vec::new() }
     }
 
-    fn inputs(batches: &[Batch], device: &Device) -> Vec<(Tensor<4>, Tensor<2, Int>)> {
+    pub fn inputs(batches: &[Batch], device: &Device) -> Vec<(Tensor<4>, Tensor<2, Int>)> {
         batches.iter().map(|b| (Pixels::batch(&b.images, device).unwrap(), b.ids.to_tensor(device))).collect()
     }
 
-    fn resnet() -> ClipConfig {
+    pub fn resnet() -> ClipConfig {
         ClipConfig::from_open_clip_json(
             r#"{"embed_dim": 16, "vision_cfg": {"image_size": 64, "layers": [1,2,1,1], "width": 8, "head_width": 8},
                 "text_cfg": {"context_length": 8, "width": 16, "heads": 2, "layers": 2}}"#,
@@ -564,7 +654,7 @@ mod tests {
     }
 
     /// Every parameter's gradient in `a` and `b`: (path, a, b).
-    fn paired(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+    pub fn paired(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> Vec<(String, Vec<f32>, Vec<f32>)> {
         struct Pairs<'a>(&'a GradientsParams, &'a GradientsParams, Vec<String>, Vec<(String, Vec<f32>, Vec<f32>)>);
         impl burn::module::ModuleVisitor for Pairs<'_> {
             fn enter_module(&mut self, name: &str, _: &str) {
@@ -590,7 +680,7 @@ mod tests {
         pairs.3
     }
 
-    fn tensors(model: &Clip) -> usize {
+    pub fn tensors(model: &Clip) -> usize {
         struct Count(usize);
         impl burn::module::ModuleVisitor for Count {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -604,7 +694,7 @@ mod tests {
     }
 
     /// Largest difference relative to the gradient's own scale, over all parameters.
-    fn max_relative_difference(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> (f32, String, usize) {
+    pub fn max_relative_difference(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> (f32, String, usize) {
         let pairs = paired(model, a, b);
         let count = pairs.len();
         let (diff, path) = pairs
@@ -616,6 +706,39 @@ mod tests {
             .fold((0f32, String::new()), |best, cur| if cur.0 > best.0 { cur } else { best });
         (diff, path, count)
     }
+
+    pub fn tiny_model(device: &Device) -> Clip {
+        device.seed(11);
+        Clip::new(&tiny(), device)
+    }
+
+    pub fn batch_inputs(range: std::ops::Range<usize>, device: &Device) -> (Tensor<4>, Tensor<2, Int>) {
+        inputs(&[batch(range)], device).remove(0)
+    }
+
+    /// Loss and gradients of one process over samples 0..n.
+    pub fn full_batch(model: &Clip, n: usize, device: &Device) -> (f64, GradientsParams) {
+        gradients(model, &inputs(&[batch(0..n)], device), None, 1.0)
+    }
+
+    /// One rank's loss and the gradients summed over ranks, with and without recomputation
+    /// (asserted equal).
+    pub fn sharded(model: &Clip, input: &(Tensor<4>, Tensor<2, Int>), dp: &mut DataParallel) -> (f64, GradientsParams) {
+        let (loss, grads) = sharded_gradients(model, input, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+        let grads = dp.sum_gradients(model, grads).unwrap();
+        let (loss2, grads2) = recompute::gradients_with(model, input, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+        let grads2 = dp.sum_gradients(model, grads2).unwrap();
+        assert!((loss - loss2).abs() < 1e-6);
+        let (diff, path, _) = max_relative_difference(model, &grads, &grads2);
+        assert!(diff < 1e-5, "checkpointed sharded gradients differ at {path}: {diff}");
+        (loss, grads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
 
     /// open_clip's `--accum-freq` semantics: the towers get the full-batch gradient; the logit
     /// scale's gradient is summed over the micro-batches (each computes the full loss).
@@ -742,7 +865,7 @@ mod tests {
             if scaler.enabled {
                 // A scale that overflows f16 (max 65504) in the backward pass: skipped, halved.
                 scaler.scale = 1e30;
-                let (m, outcome) = step(model, &mut optim, &mut scaler, &batches, 1e-3, &options, &device).unwrap();
+                let (m, outcome) = step(model, &mut optim, &mut scaler, &batches, 1e-3, &options, None, &device).unwrap();
                 model = m;
                 assert!(!outcome.applied && scaler.scale == 5e29, "{outcome:?} {scaler:?}");
                 scaler = LossScaler::new(precision);
@@ -750,7 +873,7 @@ mod tests {
             // At the initial 2^16 the first f16 steps may overflow (as with PyTorch's GradScaler).
             let mut losses = Vec::new();
             for _ in 0..24 {
-                let (m, outcome) = step(model, &mut optim, &mut scaler, &batches, 3e-3, &options, &device).unwrap();
+                let (m, outcome) = step(model, &mut optim, &mut scaler, &batches, 3e-3, &options, None, &device).unwrap();
                 model = m;
                 assert!(outcome.loss.is_finite(), "{precision:?}: {outcome:?}");
                 assert!(outcome.applied || scaler.enabled, "{precision:?}: {outcome:?}");

@@ -52,6 +52,10 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Random resized crop (scale 0.9-1); otherwise the evaluation transform.
     pub augment: bool,
+    /// Data parallelism: (rank, world). Rank r takes the samples at stream positions r, r + world,
+    /// ... of the shuffled stream every rank reads alike, so the ranks' samples are disjoint and
+    /// together are the single-process stream (each with the crop it would have had there).
+    pub shard: (usize, usize),
 }
 
 enum Work {
@@ -133,7 +137,7 @@ fn read(source: &Source, config: &LoaderConfig, start: Position, tx: &Sender<Wor
         let mut seen = 0u64;
         let send = |raw: source::RawSample, offset: &mut u64, seq: &mut u64| -> bool {
             *offset += 1;
-            if *offset <= skip {
+            if *offset <= skip || (*offset - 1) % config.shard.1 as u64 != config.shard.0 as u64 {
                 return true;
             }
             *seq += 1;
@@ -314,6 +318,7 @@ mod tests {
             shuffle_buffer: 16,
             seed: 3,
             augment: true,
+            shard: (0, 1),
         }
     }
 
@@ -354,6 +359,35 @@ mod tests {
         for expected in &batches[5..] {
             assert_eq!(fingerprint(&resumed.next_batch().unwrap()), fingerprint(expected));
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Two ranks' streams are disjoint and together are the single-process stream.
+    #[test]
+    fn ranks_split_the_stream() {
+        let dir = std::env::temp_dir().join(format!("clip-burn-loader-ranks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        shard(&dir, "r-0.tar", 20, 1);
+        let table = TableFormat { img_key: "filepath".into(), caption_key: "title".into(), separator: b'\t' };
+        let source = Arc::new(Source::open(&format!("{}/r-0.tar", dir.display()), &table).unwrap());
+        let first_pass = |shard: (usize, usize)| {
+            let mut loader = Loader::new(source.clone(), LoaderConfig { batch_size: 1, shard, ..config(2) }, Position::default()).unwrap();
+            let mut samples = Vec::new();
+            loop {
+                let b = loader.next_batch().unwrap();
+                if b.end.pass > 0 {
+                    break;
+                }
+                samples.push((b.end.offset, fingerprint(&b)));
+            }
+            samples
+        };
+        let all = first_pass((0, 1));
+        let (even, odd) = (first_pass((0, 2)), first_pass((1, 2)));
+        assert!(even.iter().all(|(o, _)| o % 2 == 1) && odd.iter().all(|(o, _)| o % 2 == 0), "rank r takes offsets r, r + 2, ...");
+        let mut union: Vec<_> = even.into_iter().chain(odd).collect();
+        union.sort_by_key(|(o, _)| *o);
+        assert_eq!(union, all);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

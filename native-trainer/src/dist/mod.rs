@@ -1,0 +1,334 @@
+//! Data-parallel training over several processes (one per GPU), launched like torchrun: each
+//! process reads `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`.
+//!
+//! Every rank holds the whole model and trains on its own slice of the data stream. The loss is
+//! the paper's sharded similarity (open_clip `--local-loss --gather-with-grad`): each rank scores
+//! its own rows against the features gathered from all ranks; the gradient of the summed loss
+//! with respect to the gathered features is summed over ranks (what an all-gather's backward
+//! does), each rank back-propagates its own rows through its towers, and the parameter
+//! gradients are summed over ranks. The result equals the single-process gradient of the whole
+//! global batch (tested with several processes). BatchNorm statistics stay per rank, as in
+//! PyTorch DDP without SyncBatchNorm.
+//!
+//! Transports: `tcp` (any device: everything goes through host memory and rank 0) and, in CUDA
+//! builds, `nccl` (device buffers, NVLink / InfiniBand; the TCP connection only hands out
+//! NCCL's id).
+
+#[cfg(feature = "cuda")]
+pub mod nccl;
+pub mod tcp;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use clip_model::loss::local_clip_loss;
+use clip_model::{normalize, Clip};
+
+use crate::commands::host;
+
+/// A process's place in the job, from torchrun's environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub rank: usize,
+    pub world: usize,
+    pub local_rank: usize,
+    pub master_addr: String,
+    pub master_port: u16,
+}
+
+impl Launch {
+    /// `None` when `WORLD_SIZE` is unset or 1 (a single process).
+    pub fn from_env() -> Result<Option<Self>> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        let number = |name: &str| -> Result<Option<usize>> {
+            var(name).map(|v| v.trim().parse::<usize>().with_context(|| format!("{name}={v:?} is not a number"))).transpose()
+        };
+        let world = number("WORLD_SIZE")?.unwrap_or(1);
+        if world <= 1 {
+            return Ok(None);
+        }
+        let rank = number("RANK")?.context("WORLD_SIZE is set but RANK is not (launch with `clip-burn launch` or torchrun)")?;
+        if rank >= world {
+            bail!("RANK={rank} is not below WORLD_SIZE={world}");
+        }
+        let local_rank = number("LOCAL_RANK")?.unwrap_or(rank);
+        let master_addr = var("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
+        let master_port = match var("MASTER_PORT") {
+            Some(p) => p.trim().parse::<u16>().with_context(|| format!("MASTER_PORT={p:?} is not a port"))?,
+            None => 29500,
+        };
+        Ok(Some(Self { rank, world, local_rank, master_addr, master_port }))
+    }
+}
+
+/// The collective operations training needs, on host buffers. Every rank calls the same
+/// operations in the same order with buffers of the same size.
+pub trait Collective: Send {
+    /// Every rank's `data` (equal lengths), concatenated in rank order.
+    fn all_gather(&mut self, data: &[u8]) -> Result<Vec<u8>>;
+    /// Element-wise sum over ranks, in place.
+    fn all_reduce_sum(&mut self, data: &mut [f32]) -> Result<()>;
+}
+
+/// `--dist-backend`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// NCCL on CUDA devices, TCP otherwise.
+    Auto,
+    Tcp,
+    Nccl,
+}
+
+/// How long ranks wait for each other at start-up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The loss's share of one rank: the loss over the global batch and the gradients to
+/// back-propagate through this rank's towers.
+pub struct Contrast {
+    /// The global batch's loss (mean over ranks of their local losses).
+    pub loss: f64,
+    /// d(total loss)/d(this rank's image features), summed over every rank's loss.
+    pub image_grad: Tensor<2>,
+    pub text_grad: Tensor<2>,
+    /// This rank's share of the logit scale's gradient.
+    pub grads: GradientsParams,
+}
+
+pub struct DataParallel {
+    pub launch: Launch,
+    comm: Box<dyn Collective>,
+}
+
+impl DataParallel {
+    /// Joins the job described by the environment, if there is one.
+    pub fn from_env(transport: Transport, device_name: &str) -> Result<Option<Self>> {
+        let Some(launch) = Launch::from_env()? else { return Ok(None) };
+        let cuda = device_name.starts_with("cuda");
+        let comm: Box<dyn Collective> = match (transport, cuda) {
+            (Transport::Tcp, _) | (Transport::Auto, false) => Box::new(tcp::Tcp::connect(&launch, CONNECT_TIMEOUT)?),
+            (Transport::Nccl, false) => bail!("--dist-backend nccl needs --device cuda"),
+            #[cfg(feature = "cuda")]
+            (Transport::Nccl | Transport::Auto, true) => Box::new(nccl::Nccl::connect(&launch, CONNECT_TIMEOUT)?),
+            #[cfg(not(feature = "cuda"))]
+            (Transport::Nccl | Transport::Auto, true) => bail!("NCCL needs a CUDA build (--features cuda)"),
+        };
+        Ok(Some(Self { launch, comm }))
+    }
+
+    pub fn rank(&self) -> usize {
+        self.launch.rank
+    }
+
+    pub fn world(&self) -> usize {
+        self.launch.world
+    }
+
+    /// The device this rank trains on: `cuda` becomes `cuda:LOCAL_RANK`.
+    pub fn device_name(&self, name: &str) -> String {
+        if name == "cuda" { format!("cuda:{}", self.launch.local_rank) } else { name.to_string() }
+    }
+
+    /// Every rank's bytes, split by rank.
+    pub fn gather_bytes(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let all = self.comm.all_gather(data)?;
+        Ok(all.chunks(data.len().max(1)).map(<[u8]>::to_vec).collect())
+    }
+
+    /// Fails unless every rank holds the same weights (same seed, same files).
+    pub fn check_same_weights(&mut self, model: &Clip) -> Result<()> {
+        struct Sum(f64, f64);
+        impl ModuleVisitor for Sum {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let t = param.val().cast(FloatDType::F32);
+                let n = t.shape().num_elements();
+                let flat = t.reshape([n]);
+                self.0 += flat.clone().sum().into_scalar::<f32>() as f64;
+                self.1 += flat.abs().sum().into_scalar::<f32>() as f64;
+            }
+        }
+        let mut sum = Sum(0.0, 0.0);
+        model.visit(&mut sum);
+        let mine = [sum.0.to_le_bytes(), sum.1.to_le_bytes()].concat();
+        let all = self.gather_bytes(&mine)?;
+        if let Some(other) = all.iter().position(|b| *b != all[0]) {
+            bail!("rank {other} starts from other weights than rank 0: give every rank the same --seed and the same --pretrained/--resume files");
+        }
+        Ok(())
+    }
+
+    /// The sharded contrastive loss on this rank's features `image`, `text` (`[n, E]`, values):
+    /// gathers all ranks' features, scores this rank's rows against them all, and returns the
+    /// global loss and the gradients for this rank's towers (loss multiplied by `loss_scale`).
+    pub fn contrast(&mut self, model: &Clip, image: Tensor<2>, text: Tensor<2>, loss_scale: f64) -> Result<Contrast> {
+        let [n, e] = image.dims();
+        let (rank, world) = (self.rank(), self.world());
+        let device = image.device();
+        let gather = |dp: &mut Self, t: Tensor<2>| -> Result<Tensor<2>> {
+            let all = dp.comm.all_gather(bytemuck::cast_slice(&host(t)?))?;
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(&all);
+            Ok(Tensor::<2>::from_data(TensorData::new(values, [n * world, e]), &device).require_grad())
+        };
+        let (all_image, all_text) = (gather(self, image)?, gather(self, text)?);
+        let (image_n, text_n) = (normalize(all_image.clone()), normalize(all_text.clone()));
+        let rows = |t: &Tensor<2>| t.clone().narrow(0, rank * n, n);
+        let loss = local_clip_loss(rows(&image_n), rows(&text_n), image_n, text_n, model.temperature(), rank);
+        let mut value = [loss.clone().into_scalar::<f32>()];
+        // Each rank's loss divided by the world size: the sum over ranks is the global mean.
+        let mut grads = (loss * (loss_scale / world as f64)).backward();
+        let image_grad = all_image.grad_remove(&mut grads).context("the loss uses the gathered image features")?;
+        let text_grad = all_text.grad_remove(&mut grads).context("the loss uses the gathered text features")?;
+        let grads = GradientsParams::from_module(&mut grads, model);
+        // What an all-gather's backward does: every rank's gradient for each slice, summed.
+        let mut both = host(Tensor::cat(vec![image_grad, text_grad], 0))?;
+        self.comm.all_reduce_sum(&mut both)?;
+        self.comm.all_reduce_sum(&mut value)?;
+        let both = Tensor::<2>::from_data(TensorData::new(both, [2 * n * world, e]), &device);
+        Ok(Contrast {
+            loss: value[0] as f64 / world as f64,
+            image_grad: both.clone().narrow(0, rank * n, n),
+            text_grad: both.narrow(0, (world + rank) * n, n),
+            grads,
+        })
+    }
+
+    /// Sums every parameter gradient over ranks (in one buffer).
+    pub fn sum_gradients(&mut self, model: &Clip, grads: GradientsParams) -> Result<GradientsParams> {
+        struct Take<'a> {
+            grads: &'a mut GradientsParams,
+            flat: Vec<f32>,
+            error: Option<anyhow::Error>,
+        }
+        impl ModuleVisitor for Take<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some(g) = self.grads.get::<D>(param.id) {
+                    match host(g) {
+                        Ok(v) => self.flat.extend(v),
+                        Err(e) => self.error = Some(e),
+                    }
+                }
+            }
+        }
+        struct Put<'a> {
+            grads: &'a mut GradientsParams,
+            flat: &'a [f32],
+            at: usize,
+        }
+        impl ModuleVisitor for Put<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some(g) = self.grads.remove::<D>(param.id) {
+                    let (shape, dtype, device) = (g.shape(), g.dtype(), g.device());
+                    let n = shape.num_elements();
+                    let data = TensorData::new(self.flat[self.at..self.at + n].to_vec(), shape);
+                    self.at += n;
+                    self.grads.register::<D>(param.id, Tensor::<D>::from_data(data, &device).cast(float(dtype)));
+                }
+            }
+        }
+        let mut grads = grads;
+        let mut take = Take { grads: &mut grads, flat: Vec::new(), error: None };
+        model.visit(&mut take);
+        if let Some(e) = take.error {
+            return Err(e);
+        }
+        let mut flat = take.flat;
+        self.comm.all_reduce_sum(&mut flat)?;
+        model.visit(&mut Put { grads: &mut grads, flat: &flat, at: 0 });
+        Ok(grads)
+    }
+}
+
+fn float(dtype: burn::tensor::DType) -> FloatDType {
+    match dtype {
+        burn::tensor::DType::F16 => FloatDType::F16,
+        burn::tensor::DType::BF16 => FloatDType::BF16,
+        _ => FloatDType::F32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torchrun_variables() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        assert_eq!(Launch::from_vars(vars(&[])).unwrap(), None);
+        assert_eq!(Launch::from_vars(vars(&[("WORLD_SIZE", "1"), ("RANK", "0")])).unwrap(), None);
+        let l = Launch::from_vars(vars(&[("WORLD_SIZE", "4"), ("RANK", "3"), ("LOCAL_RANK", "1"), ("MASTER_ADDR", "10.0.0.2"), ("MASTER_PORT", "1234")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(l, Launch { rank: 3, world: 4, local_rank: 1, master_addr: "10.0.0.2".into(), master_port: 1234 });
+        for (bad, says) in [
+            (&[("WORLD_SIZE", "2")][..], "RANK is not"),
+            (&[("WORLD_SIZE", "2"), ("RANK", "2")][..], "not below"),
+            (&[("WORLD_SIZE", "two")][..], "not a number"),
+            (&[("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "99999")][..], "not a port"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(bad.to_vec().into_boxed_slice());
+            let e = Launch::from_vars(vars(pairs)).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+
+    /// The sharded loss over real TCP between threads ("ranks"), each with its quarter of the
+    /// batch: loss and summed gradients equal the single-process full batch within 1e-5.
+    #[test]
+    fn ranks_over_tcp_give_the_full_batch_loss_and_gradients() {
+        use crate::commands::train::tests_support::{batch_inputs, full_batch, max_relative_difference, tiny_model};
+        use burn::tensor::Device;
+        let world = 4;
+        let port = 30_000 + (std::process::id() % 1000) as u16;
+        let device = Device::flex().autodiff();
+        let model = tiny_model(&device);
+        let (full_loss, full_grads) = full_batch(&model, 8, &device);
+        let handles: Vec<_> = (0..world)
+            .map(|rank| {
+                let (model, device) = (model.clone(), device.clone());
+                std::thread::spawn(move || {
+                    let launch = Launch { rank, world, local_rank: rank, master_addr: "127.0.0.1".into(), master_port: port };
+                    let mut dp = DataParallel { comm: Box::new(tcp::Tcp::connect(&launch, Duration::from_secs(30)).unwrap()), launch };
+                    dp.check_same_weights(&model).unwrap();
+                    let input = batch_inputs(rank * 2..rank * 2 + 2, &device);
+                    crate::commands::train::tests_support::sharded(&model, &input, &mut dp)
+                })
+            })
+            .collect();
+        for h in handles {
+            let (loss, grads) = h.join().unwrap();
+            assert!((loss - full_loss).abs() < 1e-5, "{loss} vs {full_loss}");
+            let (diff, path, _) = max_relative_difference(&model, &full_grads, &grads);
+            assert!(diff < 1e-5, "{path}: {diff}");
+        }
+    }
+
+    /// Four ranks as threads over TCP: gather and sum agree with the serial result.
+    #[test]
+    fn tcp_collectives_between_threads() {
+        let port = 29_000 + (std::process::id() % 1000) as u16;
+        let handles: Vec<_> = (0..4)
+            .map(|rank| {
+                std::thread::spawn(move || {
+                    let launch = Launch { rank, world: 4, local_rank: rank, master_addr: "127.0.0.1".into(), master_port: port };
+                    let mut comm = tcp::Tcp::connect(&launch, Duration::from_secs(30)).unwrap();
+                    let gathered = comm.all_gather(&[rank as u8; 3]).unwrap();
+                    let mut values = vec![rank as f32, 1.0, -(rank as f32) * 0.5];
+                    comm.all_reduce_sum(&mut values).unwrap();
+                    (gathered, values)
+                })
+            })
+            .collect();
+        for h in handles {
+            let (gathered, values) = h.join().unwrap();
+            assert_eq!(gathered, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
+            assert_eq!(values, [6.0, 4.0, -3.0]);
+        }
+    }
+}
