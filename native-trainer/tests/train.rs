@@ -262,6 +262,49 @@ fn bench_train_reports_throughput_and_memory() {
     assert_eq!(out.status.code(), Some(2), "--synthetic is required");
 }
 
+/// `clip-burn launch` starts two processes (TCP between them, each half the batch): the loss
+/// curve is the one of a single process with the whole batch; a checkpoint holds both data
+/// positions and resumes onto the same curve with two processes, and is refused with one.
+#[test]
+fn two_processes_train_like_one_with_the_whole_batch() {
+    let dir = scratch("dist");
+    let port = (31_000 + std::process::id() % 2000).to_string();
+    let run = |logs: &Path, processes: usize, extra: &[&str]| -> Output {
+        let mut args = train_args(&dir, logs.to_str().unwrap(), "6");
+        let at = args.iter().position(|a| a == "--batch-size").unwrap();
+        args[at + 1] = (16 / processes).to_string();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut argv: Vec<String> = Vec::new();
+        if processes > 1 {
+            argv.extend(["launch", "--nproc-per-node", &processes.to_string(), "--master-port", &port, "--", "--device", "cpu"].map(String::from));
+        }
+        argv.extend(args);
+        clip_burn(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    ok(run(&one, 1, &[]));
+    let out = ok(run(&two, 2, &[]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("x 2 processes"));
+    let (a, b) = (losses(&one), losses(&two));
+    assert_eq!(a.len(), 6);
+    assert_eq!(b.len(), 6, "only rank 0 writes metrics");
+    for ((step, x), (_, y)) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-4 * x, "step {step}: one process {x}, two {y}");
+    }
+    clip_model::import::load_file(None, &two.join("final.bpk"), &burn::tensor::Device::flex()).unwrap();
+
+    let checkpoint = two.join("checkpoints/step-00000004.bpk");
+    let resumed = dir.join("resumed");
+    ok(run(&resumed, 2, &["--resume", checkpoint.to_str().unwrap()]));
+    let c = losses(&resumed);
+    assert_eq!(c.iter().map(|l| l.0).collect::<Vec<_>>(), [5, 6]);
+    for ((step, x), (_, y)) in b[4..].iter().zip(&c) {
+        assert!((x - y).abs() < 1e-5 * x, "step {step}: {x} then {y} resumed");
+    }
+    let out = run(&dir.join("refused"), 1, &["--resume", checkpoint.to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("written by 2 processes"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `--grad-checkpointing` keeps one block's activations instead of all: on a deep, narrow model
 /// (activations dominate) the process's peak memory drops. Mixed precision runs through the CLI.
 #[test]
