@@ -70,7 +70,7 @@ impl Launch {
 
 /// The collective operations training needs, on host buffers. Every rank calls the same
 /// operations in the same order with buffers of the same size.
-pub trait Collective: Send {
+pub trait Collective {
     /// Every rank's `data` (equal lengths), concatenated in rank order.
     fn all_gather(&mut self, data: &[u8]) -> Result<Vec<u8>>;
     /// Element-wise sum over ranks, in place.

@@ -49,16 +49,16 @@ impl Nccl {
 
 impl Collective for Nccl {
     fn all_gather(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        let send = self.stream.memcpy_stod(data).map_err(nccl("copy in"))?;
+        let send = self.stream.clone_htod(data).map_err(nccl("copy in"))?;
         let mut recv = self.stream.alloc_zeros::<u8>(data.len() * self.world).map_err(nccl("alloc"))?;
         self.comm.all_gather(&send, &mut recv).map_err(nccl("all_gather"))?;
-        self.stream.memcpy_dtov(&recv).map_err(nccl("copy out"))
+        self.stream.clone_dtoh(&recv).map_err(nccl("copy out"))
     }
 
     fn all_reduce_sum(&mut self, data: &mut [f32]) -> Result<()> {
-        let mut buffer = self.stream.memcpy_stod(data).map_err(nccl("copy in"))?;
+        let mut buffer = self.stream.clone_htod(data).map_err(nccl("copy in"))?;
         self.comm.all_reduce_in_place(&mut buffer, &ReduceOp::Sum).map_err(nccl("all_reduce"))?;
-        let out = self.stream.memcpy_dtov(&buffer).map_err(nccl("copy out"))?;
+        let out = self.stream.clone_dtoh(&buffer).map_err(nccl("copy out"))?;
         data.copy_from_slice(&out);
         Ok(())
     }
