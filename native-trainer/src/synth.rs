@@ -240,6 +240,16 @@ fn in_polygon(vertices: &[(f64, f64)], x: f64, y: f64) -> bool {
 mod tests {
     use super::*;
 
+    /// The demo page's drawing palette (web/src/draw.js) offers exactly these colours.
+    #[test]
+    fn the_demo_palette_is_the_data_sets() {
+        let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/src/draw.js")).unwrap();
+        let expected: String = COLOURS.iter().map(|(name, [r, g, b])| format!("[\"{name}\", [{r}, {g}, {b}]]")).collect::<Vec<_>>().join(", ");
+        let start = page.find("COLOURS = [").expect("draw.js exports COLOURS") + "COLOURS = [".len();
+        let listed: String = page[start..start + page[start..].find("];").unwrap()].split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(listed.trim_end_matches(','), expected, "update web/src/draw.js");
+    }
+
     #[test]
     fn held_out_pairs_cover_every_colour_and_shape_twice() {
         let pairs = held_out_classes();

@@ -14,7 +14,8 @@ p = argparse.ArgumentParser()
 p.add_argument("--config", help="an open_clip model-config JSON")
 p.add_argument("--model", help="an open_clip model name (instead of --config)")
 p.add_argument("--device", default="cpu")
-p.add_argument("--precision", default="fp32", choices=["fp32", "amp_bf16"])
+p.add_argument("--precision", default="fp32", choices=["fp32", "amp_bf16", "amp"])
+p.add_argument("--grad-checkpointing", action="store_true")
 p.add_argument("--batch-size", type=int, default=64)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup-steps", type=int, default=3)
@@ -49,14 +50,23 @@ texts[:, 0] = 49406
 texts[:, 12] = 49407
 texts[:, 13:] = 0
 model.train()
+if args.grad_checkpointing:
+    model.set_grad_checkpointing(True)
+scaler = torch.amp.GradScaler(device.type) if args.precision == "amp" else None
+autocast_dtype = torch.float16 if args.precision == "amp" else torch.bfloat16
 
 def step():
     opt.zero_grad(set_to_none=True)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "amp_bf16"):
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=args.precision != "fp32"):
         img, txt, scale = model(images, texts)
         loss = loss_fn(img, txt, scale)
-    loss.backward()
-    opt.step()
+    if scaler:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
     with torch.no_grad():
         model.logit_scale.clamp_(0, 4.6052)
 
@@ -73,4 +83,4 @@ sync()
 elapsed = time.perf_counter() - start
 peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
 print(json.dumps({"samples_per_s": args.batch_size * args.steps / elapsed, "step_s": elapsed / args.steps, "peak_memory_bytes": peak,
-                  "precision": args.precision, "torch": torch.__version__, "open_clip": open_clip.__version__}))
+                  "precision": args.precision, "grad_checkpointing": args.grad_checkpointing, "torch": torch.__version__, "open_clip": open_clip.__version__}))

@@ -2,7 +2,7 @@
 // Pointer (mouse, touch, pen): the brush paints strokes, the fill tool floods an area. Keyboard:
 // arrow keys move a cursor, Space puts the brush down or lifts it (or fills with the fill tool).
 
-/** The 8 colours of the synthetic data set (native-trainer/src/synth.rs, COLOURS). */
+/** The 8 colours of the synthetic data set: native-trainer/src/synth.rs's COLOURS (a test there keeps them equal). */
 export const COLOURS = [
   ["red", [215, 35, 35]], ["green", [40, 165, 55]], ["blue", [35, 70, 215]], ["yellow", [235, 215, 40]],
   ["purple", [135, 45, 185]], ["pink", [245, 125, 195]], ["cyan", [40, 200, 215]], ["brown", [135, 80, 35]],
