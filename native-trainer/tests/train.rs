@@ -57,6 +57,16 @@ fn train_args(dir: &Path, logs: &str, steps: &str) -> Vec<String> {
     .collect()
 }
 
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
 /// (step, loss) of each training line of metrics.jsonl.
 fn losses(logs: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(logs.join("metrics.jsonl"))
@@ -348,9 +358,15 @@ fn training_runs_on_the_test_device() {
         "--device", &device, "train", "--model", &model_file(&dir), "--train-data", &shards, "--train-num-samples", "200",
         "--batch-size", "8", "--steps", "3", "--warmup", "1", "--logs", logs.to_str().unwrap(),
     ];
-    let out = Command::new(env!("CARGO_BIN_EXE_clip-burn")).args(args).output().unwrap();
+    let kernel_cache = dir.join("kernel-cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_clip-burn")).args(args).env("CLIP_BURN_CACHE", &kernel_cache).output().unwrap();
     let out = ok(out);
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("on {device}")));
+    if device != "cpu" {
+        // cubecl's autotune results and kernels persist where clip-burn points it.
+        let files = walk(&kernel_cache.join("cubecl"));
+        assert!(!files.is_empty(), "nothing cached under {}", kernel_cache.display());
+    }
     let curve = losses(&logs);
     assert_eq!(curve.len(), 3);
     assert!(curve.iter().all(|(_, l)| l.is_finite() && *l > 0.0), "{curve:?}");

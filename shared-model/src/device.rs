@@ -19,6 +19,38 @@ pub fn available() -> Vec<&'static str> {
     names
 }
 
+/// Where native GPU builds keep cubecl's autotune results and compiled kernels between runs:
+/// `$CLIP_BURN_CACHE/cubecl`, else `$XDG_CACHE_HOME/clip-burn/cubecl`, else
+/// `~/.cache/clip-burn/cubecl`. The first CUDA step of a model autotunes its matmuls and
+/// compiles its kernels (minutes); later runs read them from here. A `cubecl.toml` that sets
+/// `[environment] path` wins.
+pub fn kernel_cache_dir() -> Option<std::path::PathBuf> {
+    kernel_cache_dir_from(|name| std::env::var_os(name))
+}
+
+fn kernel_cache_dir_from(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<std::path::PathBuf> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let root = var("CLIP_BURN_CACHE")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("clip-burn")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("clip-burn")))?;
+    Some(root.join("cubecl"))
+}
+
+/// Points cubecl's persistent cache at [`kernel_cache_dir`] (once, before a GPU device starts),
+/// unless a configuration file chose a directory.
+#[cfg(all(any(feature = "cuda", feature = "wgpu"), not(target_family = "wasm")))]
+fn use_kernel_cache_dir() {
+    use cubecl_runtime::config::{cache::CacheConfig, CubeClRuntimeConfig, RuntimeConfig};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut config = CubeClRuntimeConfig::from_current_dir();
+        if let (CacheConfig::Target, Some(dir)) = (&config.environment.path, kernel_cache_dir()) {
+            config.environment.path = CacheConfig::Directory(dir);
+        }
+        CubeClRuntimeConfig::try_set(config.override_from_env());
+    });
+}
+
 /// Parses a device name; `best` is the first of [`available`].
 #[allow(unused_variables)]
 pub fn parse(name: &str) -> Result<Device, Error> {
@@ -32,14 +64,36 @@ pub fn parse(name: &str) -> Result<Device, Error> {
         #[cfg(feature = "flex")]
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(match index {
-            Some(i) => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)),
-            None => Device::wgpu(Default::default()),
-        }),
+        "wgpu" => {
+            #[cfg(not(target_family = "wasm"))]
+            use_kernel_cache_dir();
+            Ok(match index {
+                Some(i) => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)),
+                None => Device::wgpu(Default::default()),
+            })
+        }
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(index.unwrap_or(0))),
+        "cuda" => {
+            use_kernel_cache_dir();
+            Ok(Device::cuda(index.unwrap_or(0)))
+        }
         #[allow(unreachable_patterns)]
         "cpu" | "wgpu" | "cuda" => Err(unavailable()),
         _ => Err(Error::Input(format!("unknown device {name:?}: expected cpu, wgpu, cuda[:N] or best"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_cache_follows_clip_burn_cache_then_xdg_then_home() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.into());
+        let dir = |pairs| kernel_cache_dir_from(env(pairs)).map(|p| p.display().to_string());
+        assert_eq!(dir(&[("CLIP_BURN_CACHE", "/c"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]).as_deref(), Some("/c/cubecl"));
+        assert_eq!(dir(&[("CLIP_BURN_CACHE", ""), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]).as_deref(), Some("/x/clip-burn/cubecl"));
+        assert_eq!(dir(&[("HOME", "/h")]).as_deref(), Some("/h/.cache/clip-burn/cubecl"));
+        assert_eq!(dir(&[]), None);
     }
 }
