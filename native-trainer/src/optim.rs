@@ -123,11 +123,12 @@ impl ModuleMapper for Update<'_> {
         let n = shape.num_elements();
         let c = self.optim.config;
         let t = self.optim.steps as i32;
-        let mut p = tensor.inner().reshape([n]);
-        // Pure low precision: the update is computed in the weights' dtype (moments restored
-        // from a checkpoint come back in f32).
-        let dtype = float_dtype(&p);
-        let mut g = grad.reshape([n]).cast(dtype);
+        // The update is computed in f32 and the moments are kept in f32 whatever the weights'
+        // dtype: pure bf16/f16 weights are rounded once, after the update (f16 moments would
+        // underflow: g^2 of a small gradient is below f16's range).
+        let dtype = float_dtype(&tensor);
+        let mut p = tensor.inner().reshape([n]).cast(FloatDType::F32);
+        let mut g = grad.reshape([n]).cast(FloatDType::F32);
         if self.grad_scale != 1.0 {
             g = g * self.grad_scale;
         }
@@ -138,8 +139,8 @@ impl ModuleMapper for Update<'_> {
         let name = self.path.join(".");
         let (exp_avg, exp_avg_sq) = match self.optim.moments.remove(&name) {
             Some(m) => (
-                m.exp_avg.cast(dtype) * c.beta1 + g.clone() * (1.0 - c.beta1),
-                m.exp_avg_sq.cast(dtype) * c.beta2 + g.square() * (1.0 - c.beta2),
+                m.exp_avg * c.beta1 + g.clone() * (1.0 - c.beta1),
+                m.exp_avg_sq * c.beta2 + g.square() * (1.0 - c.beta2),
             ),
             None => (g.clone() * (1.0 - c.beta1), g.square() * (1.0 - c.beta2)),
         };
@@ -148,7 +149,7 @@ impl ModuleMapper for Update<'_> {
         let denom = exp_avg_sq.clone().sqrt() / bias2.sqrt() + c.eps;
         p = p - exp_avg.clone() / denom * (self.lr / bias1);
         self.optim.moments.insert(name, Moments { exp_avg, exp_avg_sq });
-        let mut updated = Tensor::from_inner(p.reshape(shape));
+        let mut updated = Tensor::from_inner(p.reshape(shape).cast(dtype));
         if require_grad {
             updated = updated.require_grad();
         }

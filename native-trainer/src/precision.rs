@@ -6,8 +6,9 @@
 //!   (`clip_model::precision::cast_towers`), whose cast is part of the autodiff graph, so the
 //!   gradients arrive in f32 on the master weights. BatchNorm, LayerNorm's statistics, the
 //!   features, logits and loss are f32. `amp` scales the loss (dynamic, as PyTorch's GradScaler).
-//! - `bf16`, `f16`: pure low precision (open_clip's `--precision bf16`): the towers' weights and
-//!   the optimiser moments are stored in bf16/f16; `f16` scales the loss.
+//! - `bf16`, `f16`: pure low precision (open_clip's `--precision bf16`): the towers' weights are
+//!   stored in bf16/f16 (no f32 copy); AdamW's moments and its update stay f32 (f16 moments
+//!   underflow); `f16` scales the loss.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;

@@ -708,8 +708,16 @@ pub mod tests_support {
     }
 
     pub fn tiny_model(device: &Device) -> Clip {
-        device.seed(11);
-        Clip::new(&tiny(), device)
+        seeded(&tiny(), 11, device)
+    }
+
+    /// A model from `seed`, built while no other test draws from the device's generator (tests
+    /// run in parallel and share it).
+    pub fn seeded(config: &ClipConfig, seed: u64, device: &Device) -> Clip {
+        static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        Clip::new(config, device)
     }
 
     pub fn batch_inputs(range: std::ops::Range<usize>, device: &Device) -> (Tensor<4>, Tensor<2, Int>) {
@@ -766,8 +774,7 @@ mod tests {
     fn grad_checkpointing_gives_the_same_gradients() {
         let device = Device::flex().autodiff();
         for config in [tiny(), resnet()] {
-            device.seed(3);
-            let model = Clip::new(&config, &device);
+            let model = seeded(&config, 3, &device);
             let size = config.vision_cfg.image_size;
             let mk = |r: std::ops::Range<usize>| {
                 let mut b = batch(r);
@@ -805,8 +812,7 @@ mod tests {
         // toy ResNet (4-channel stem, BatchNorm over few values) loses more: BatchNorm's backward
         // subtracts means from the bf16-rounded incoming gradient, and what is left is small.
         for (config, matrix_min, whole_min) in [(tiny(), 0.98, 0.99), (resnet(), 0.75, 0.85)] {
-            device.seed(5);
-            let model = Clip::new(&config, &device);
+            let model = seeded(&config, 5, &device);
             let size = config.vision_cfg.image_size;
             let mut rng = crate::rng::Rng::new(1);
             let mut b = batch(0..6);
@@ -851,8 +857,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let config = tiny();
         for precision in [Precision::Amp, Precision::F16, Precision::Bf16, Precision::AmpBf16] {
-            device.seed(9);
-            let mut model = Clip::new(&config, &device);
+            let mut model = seeded(&config, 9, &device);
             if let Some(dtype) = precision.storage_dtype() {
                 model = store_towers(&model, dtype);
                 assert_eq!(model.text.text_projection.val().dtype(), burn::tensor::DType::from(dtype));
