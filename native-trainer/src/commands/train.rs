@@ -193,6 +193,9 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     if args.batch_size < 2 {
         bail!("--batch-size must be at least 2 (the loss contrasts samples within a batch)");
     }
+    let separator = separator(&args.csv_separator)?;
+    let table = TableFormat { img_key: args.csv_img_key.clone(), caption_key: args.csv_caption_key.clone(), separator };
+    let source = Arc::new(Source::open(&args.train_data, &table).context("--train-data")?);
     let mut dp = DataParallel::from_env(args.dist_backend, device_name)?;
     let (rank, world) = dp.as_ref().map_or((0, 1), |d| (d.rank(), d.world()));
     if world > 1 && args.accum_freq > 1 {
@@ -201,9 +204,6 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let device_name = &dp.as_ref().map_or(device_name.to_string(), |d| d.device_name(device_name));
     // Rank 0 logs, evaluates and writes checkpoints; every rank trains.
     let leader = rank == 0;
-    let separator = separator(&args.csv_separator)?;
-    let table = TableFormat { img_key: args.csv_img_key.clone(), caption_key: args.csv_caption_key.clone(), separator };
-    let source = Arc::new(Source::open(&args.train_data, &table).context("--train-data")?);
     // Samples per optimiser step, over all ranks.
     let per_step = (args.batch_size * args.accum_freq.max(1) * world) as u64;
     let epoch_samples = match (args.train_num_samples, source.known_len()) {

@@ -12,6 +12,9 @@ use anyhow::{bail, Context, Result};
 
 use super::{Collective, Launch};
 
+/// How long ranks wait for each other before saying so.
+const PATIENCE: Duration = Duration::from_secs(5);
+
 /// Bytes every connection starts with: protocol, version, then rank and world size.
 const HELLO: &[u8; 8] = b"clipbrn1";
 
@@ -32,6 +35,7 @@ impl Tcp {
                 .or_else(|_| TcpListener::bind(("0.0.0.0", launch.master_port)))
                 .with_context(|| format!("rank 0 cannot listen on {address} (MASTER_ADDR:MASTER_PORT)"))?;
             listener.set_nonblocking(true)?;
+            let mut told = false;
             let mut slots: Vec<Option<TcpStream>> = (1..launch.world).map(|_| None).collect();
             while slots.iter().any(Option::is_none) {
                 match listener.accept() {
@@ -50,6 +54,10 @@ impl Tcp {
                         slots[rank - 1] = Some(stream);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if !told && Instant::now() + timeout - deadline > PATIENCE {
+                            told = true;
+                            eprintln!("rank 0: waiting for {} more ranks to connect to {address} (up to {} s)", slots.iter().filter(|s| s.is_none()).count(), timeout.as_secs());
+                        }
                         if Instant::now() > deadline {
                             let missing: Vec<String> =
                                 slots.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(i, _)| (i + 1).to_string()).collect();
@@ -62,11 +70,15 @@ impl Tcp {
             }
             peers = slots.into_iter().map(|s| s.expect("every slot filled")).collect();
         } else {
+            let mut told = false;
             let mut stream = loop {
                 match TcpStream::connect(&address) {
                     Ok(s) => break s,
-                    Err(e) if Instant::now() < deadline => {
-                        let _ = e;
+                    Err(_) if Instant::now() < deadline => {
+                        if !told && Instant::now() + timeout - deadline > PATIENCE {
+                            told = true;
+                            eprintln!("rank {}: waiting for rank 0 at {address} (up to {} s)", launch.rank, timeout.as_secs());
+                        }
                         std::thread::sleep(Duration::from_millis(100));
                     }
                     Err(e) => return Err(e).with_context(|| format!("rank {} cannot reach rank 0 at {address} within {} s", launch.rank, timeout.as_secs())),
