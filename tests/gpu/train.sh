@@ -11,6 +11,11 @@
 #   5. data parallel on CUDA: `clip-burn launch` with 2 processes on the one GPU over TCP (NCCL
 #      needs one GPU per rank) gives the 1-process whole-batch curve.
 # Usage: tests/gpu/train.sh PATH/TO/clip-burn(cuda release build)
+# With the device tool: build here first (`CARGO_TARGET_DIR=~/.cache/clip-burn/target/cuda-release
+# cargo build --release --locked -p clip-trainer --features cuda`, ~17 min on 2 cores), strip and
+# gzip it to gpu-bin/clip-burn.gz (gitignored; gpu-bin/COMMIT says which commit), then run with
+# carry ["gpu-bin", "tests/gpu/wheels"]:
+#   gunzip -c gpu-bin/clip-burn.gz > /tmp/cb && chmod +x /tmp/cb && bash tests/gpu/train.sh /tmp/cb
 set -uo pipefail
 BIN=${1:?path to a clip-burn built with --features cuda}
 cd "$(dirname "$0")/../.."
