@@ -65,6 +65,15 @@ impl Precision {
     }
 }
 
+/// The model a step computes through: `model` itself, or (mixed precision) its towers cast to
+/// `dtype` with the cast recorded, so gradients reach the f32 originals.
+pub fn compute_model(model: &Clip, dtype: Option<FloatDType>) -> Clip {
+    match dtype {
+        Some(dtype) => cast_towers(model, dtype),
+        None => model.clone(),
+    }
+}
+
 /// `model` with its towers stored in `dtype` (pure low precision): the cast values become the
 /// trainable leaves themselves, no longer tied to the f32 originals.
 pub fn store_towers(model: &Clip, dtype: FloatDType) -> Clip {

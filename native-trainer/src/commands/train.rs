@@ -13,7 +13,6 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use clip_model::loss::clip_loss;
-use clip_model::precision::cast_towers;
 use clip_model::preprocess::Pixels;
 use clip_model::{import, Clip};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -25,7 +24,7 @@ use crate::dist::{Contrast, DataParallel, Transport};
 use crate::eval::{self, ImageFolder};
 use crate::model_args::{device, parse_model};
 use crate::optim::{clip_scale, cosine_lr, grad_norm, AdamW, AdamWConfig};
-use crate::precision::{store_towers, LossScaler, Precision};
+use crate::precision::{compute_model, store_towers, LossScaler, Precision};
 use crate::recompute;
 
 #[derive(clap::Args, Debug, Clone, Serialize)]
@@ -483,10 +482,7 @@ pub fn step(
 /// is recomputed with gradients and its loss taken against the cached features of the others,
 /// so every micro-batch sees all negatives; gradients are summed.
 fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
-    let compute = |m: &Clip| match dtype {
-        Some(dtype) => cast_towers(m, dtype),
-        None => m.clone(),
-    };
+    let compute = |m: &Clip| compute_model(m, dtype);
     let backward = |loss: Tensor<1>| if loss_scale == 1.0 { loss.backward() } else { (loss * loss_scale).backward() };
     if let [(images, ids)] = inputs {
         let m = compute(model);
@@ -520,10 +516,7 @@ fn sharded_gradients(
     dtype: Option<FloatDType>,
     contrast: &mut dyn FnMut(&Clip, Tensor<2>, Tensor<2>) -> Result<Contrast>,
 ) -> Result<(f64, GradientsParams)> {
-    let m = match dtype {
-        Some(dtype) => cast_towers(model, dtype),
-        None => model.clone(),
-    };
+    let m = compute_model(model, dtype);
     let (image, text) = (m.encode_image(images.clone()), m.encode_text(ids.clone()));
     let c = contrast(model, image.clone().detach(), text.clone().detach())?;
     let surrogate = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);

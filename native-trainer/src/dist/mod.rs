@@ -26,6 +26,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use clip_model::loss::local_clip_loss;
+use clip_model::precision::float_dtype;
 use clip_model::{normalize, Clip};
 
 use crate::commands::host;
@@ -180,19 +181,21 @@ impl DataParallel {
         let (image_n, text_n) = (normalize(all_image.clone()), normalize(all_text.clone()));
         let rows = |t: &Tensor<2>| t.clone().narrow(0, rank * n, n);
         let loss = local_clip_loss(rows(&image_n), rows(&text_n), image_n, text_n, model.temperature(), rank);
-        let mut value = [loss.clone().into_scalar::<f32>()];
+        let value = loss.clone().into_scalar::<f32>();
         // Each rank's loss divided by the world size: the sum over ranks is the global mean.
         let mut grads = (loss * (loss_scale / world as f64)).backward();
         let image_grad = all_image.grad_remove(&mut grads).context("the loss uses the gathered image features")?;
         let text_grad = all_text.grad_remove(&mut grads).context("the loss uses the gathered text features")?;
         let grads = GradientsParams::from_module(&mut grads, model);
-        // What an all-gather's backward does: every rank's gradient for each slice, summed.
+        // What an all-gather's backward does: every rank's gradient for each slice, summed; the
+        // losses ride along at the end of the same buffer (one collective).
         let mut both = host(Tensor::cat(vec![image_grad, text_grad], 0))?;
+        both.push(value);
         self.comm.all_reduce_sum(&mut both)?;
-        self.comm.all_reduce_sum(&mut value)?;
+        let total = both.pop().expect("the loss was appended");
         let both = Tensor::<2>::from_data(TensorData::new(both, [2 * n * world, e]), &device);
         Ok(Contrast {
-            loss: value[0] as f64 / world as f64,
+            loss: total as f64 / world as f64,
             image_grad: both.clone().narrow(0, rank * n, n),
             text_grad: both.narrow(0, (world + rank) * n, n),
             grads,
@@ -224,11 +227,11 @@ impl DataParallel {
         impl ModuleVisitor for Put<'_> {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
                 if let Some(g) = self.grads.remove::<D>(param.id) {
-                    let (shape, dtype, device) = (g.shape(), g.dtype(), g.device());
+                    let (shape, dtype, device) = (g.shape(), float_dtype(&g), g.device());
                     let n = shape.num_elements();
                     let data = TensorData::new(self.flat[self.at..self.at + n].to_vec(), shape);
                     self.at += n;
-                    self.grads.register::<D>(param.id, Tensor::<D>::from_data(data, &device).cast(float(dtype)));
+                    self.grads.register::<D>(param.id, Tensor::<D>::from_data(data, &device).cast(dtype));
                 }
             }
         }
@@ -242,14 +245,6 @@ impl DataParallel {
         self.comm.all_reduce_sum(&mut flat)?;
         model.visit(&mut Put { grads: &mut grads, flat: &flat, at: 0 });
         Ok(grads)
-    }
-}
-
-fn float(dtype: burn::tensor::DType) -> FloatDType {
-    match dtype {
-        burn::tensor::DType::F16 => FloatDType::F16,
-        burn::tensor::DType::BF16 => FloatDType::BF16,
-        _ => FloatDType::F32,
     }
 }
 

@@ -28,7 +28,8 @@ impl Tcp {
     /// Connects the ranks of `launch`; blocks until all are there or `timeout` passes.
     pub fn connect(launch: &Launch, timeout: Duration) -> Result<Self> {
         let address = format!("{}:{}", launch.master_addr, launch.master_port);
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         let mut peers = Vec::new();
         if launch.rank == 0 {
             let listener = TcpListener::bind(&address)
@@ -54,7 +55,7 @@ impl Tcp {
                         slots[rank - 1] = Some(stream);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if !told && Instant::now() + timeout - deadline > PATIENCE {
+                        if !told && started.elapsed() > PATIENCE {
                             told = true;
                             eprintln!("rank 0: waiting for {} more ranks to connect to {address} (up to {} s)", slots.iter().filter(|s| s.is_none()).count(), timeout.as_secs());
                         }
@@ -75,7 +76,7 @@ impl Tcp {
                 match TcpStream::connect(&address) {
                     Ok(s) => break s,
                     Err(_) if Instant::now() < deadline => {
-                        if !told && Instant::now() + timeout - deadline > PATIENCE {
+                        if !told && started.elapsed() > PATIENCE {
                             told = true;
                             eprintln!("rank {}: waiting for rank 0 at {address} (up to {} s)", launch.rank, timeout.as_secs());
                         }
