@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod commands;
+mod contrast;
 mod data;
 mod dist;
 mod eval;

@@ -17,19 +17,19 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{FloatDType, Gradients};
-use clip_model::loss::clip_loss;
 use clip_model::precision::cast_params;
+use clip_model::text::TextTower;
 use clip_model::vision::{ModifiedResNet, VisionTower, VisionTransformer};
 use clip_model::Clip;
 
-use crate::dist::Contrast;
+use crate::contrast::{self, ContrastFn};
 
 type Embed<'a, const D: usize> = Box<dyn Fn(&Clip) -> Tensor<D> + 'a>;
 type Block<'a, const D: usize> = Box<dyn Fn(&Clip, usize, Tensor<D>) -> Tensor<D> + 'a>;
 type Head<'a, const D: usize> = Box<dyn Fn(&Clip, Tensor<D>) -> Tensor<2> + 'a>;
 
 /// One tower as functions of the model, so the same chain runs untracked (forward) and
-/// tracked (recomputation). Each casts the part of the model it uses to the compute dtype.
+/// tracked (recomputation). Each casts only the part of the model it uses to the compute dtype.
 struct Chain<'a, const D: usize> {
     embed: Embed<'a, D>,
     blocks: usize,
@@ -106,6 +106,27 @@ fn cast<M: Module>(module: &M, dtype: Option<FloatDType>) -> M {
     }
 }
 
+/// `tower` without its residual blocks (a clone sharing the tensors), cast to `dtype`: what the
+/// embedding and head closures use, so under mixed precision each call casts those few tensors
+/// rather than the whole tower.
+fn ends<M: Module>(tower: &M, drop_blocks: impl FnOnce(&mut M), dtype: Option<FloatDType>) -> M {
+    let mut ends = tower.clone();
+    drop_blocks(&mut ends);
+    cast(&ends, dtype)
+}
+
+fn text_ends(m: &Clip, dtype: Option<FloatDType>) -> TextTower {
+    ends(&m.text, |t| t.transformer.resblocks.clear(), dtype)
+}
+
+fn vit_ends(m: &Clip, dtype: Option<FloatDType>) -> VisionTransformer {
+    ends(vit(m), |v| v.transformer.resblocks.clear(), dtype)
+}
+
+fn resnet_ends(m: &Clip, dtype: Option<FloatDType>) -> ModifiedResNet {
+    ends(resnet(m), |r| [&mut r.layer1, &mut r.layer2, &mut r.layer3, &mut r.layer4].into_iter().for_each(Vec::clear), dtype)
+}
+
 fn vit(model: &Clip) -> &VisionTransformer {
     match &model.visual {
         VisionTower::Vit(v) => v,
@@ -123,10 +144,10 @@ fn resnet(model: &Clip) -> &ModifiedResNet {
 fn text_chain<'a>(ids: Tensor<2, Int>, dtype: Option<FloatDType>, blocks: usize) -> Chain<'a, 3> {
     let ids_head = ids.clone();
     Chain {
-        embed: Box::new(move |m: &Clip| cast(&m.text, dtype).embed(ids.clone())),
+        embed: Box::new(move |m: &Clip| text_ends(m, dtype).embed(ids.clone())),
         blocks,
         block: Box::new(move |m: &Clip, i, x| cast(&m.text.transformer.resblocks[i], dtype).forward(x, true)),
-        head: Box::new(move |m: &Clip, x| cast(&m.text, dtype).head(x, ids_head.clone())),
+        head: Box::new(move |m: &Clip, x| text_ends(m, dtype).head(x, ids_head.clone())),
     }
 }
 
@@ -145,16 +166,16 @@ impl ImageChain<'_> {
     fn new(model: &Clip, pixels: Tensor<4>, dtype: Option<FloatDType>) -> Self {
         match &model.visual {
             VisionTower::Vit(v) => Self::Tokens(Chain {
-                embed: Box::new(move |m: &Clip| cast(vit(m), dtype).embed(pixels.clone())),
+                embed: Box::new(move |m: &Clip| vit_ends(m, dtype).embed(pixels.clone())),
                 blocks: v.transformer.resblocks.len(),
                 block: Box::new(move |m: &Clip, i, x| cast(&vit(m).transformer.resblocks[i], dtype).forward(x, false)),
-                head: Box::new(move |m: &Clip, x| cast(vit(m), dtype).head(x)),
+                head: Box::new(move |m: &Clip, x| vit_ends(m, dtype).head(x)),
             }),
             VisionTower::ResNet(r) => Self::Maps(Chain {
-                embed: Box::new(move |m: &Clip| cast(resnet(m), dtype).stem(pixels.clone())),
+                embed: Box::new(move |m: &Clip| resnet_ends(m, dtype).stem(pixels.clone())),
                 blocks: r.blocks().count(),
                 block: Box::new(move |m: &Clip, i, x| cast(resnet(m).blocks().nth(i).expect("block index"), dtype).forward(x)),
-                head: Box::new(move |m: &Clip, x| cast(resnet(m), dtype).head(x)),
+                head: Box::new(move |m: &Clip, x| resnet_ends(m, dtype).head(x)),
             }),
         }
     }
@@ -198,12 +219,17 @@ impl ImagePass {
 }
 
 /// Loss and gradients of one optimiser step with per-block recomputation. Same semantics as the
-/// plain path (`commands::train`): one micro-batch, or open_clip's `--accum-freq` where each
-/// micro-batch is scored against the cached features of the others. `dtype`: the compute dtype
-/// of mixed precision (None: the model's own); the loss is multiplied by `loss_scale` before
-/// back-propagation (the returned loss is not).
-pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
-    let untracked = model.clone().no_grad();
+/// plain path (`commands::train::gradients`): one micro-batch, or open_clip's `--accum-freq` where
+/// each micro-batch is scored against the cached features of the others; the loss on the
+/// features comes from `contrast` (one process, or sharded over ranks), which also returns its
+/// gradients for them. `dtype`: the compute dtype of mixed precision (None: the model's own).
+pub fn gradients(
+    model: &Clip,
+    inputs: &[(Tensor<4>, Tensor<2, Int>)],
+    dtype: Option<FloatDType>,
+    contrast: &mut ContrastFn,
+) -> anyhow::Result<(f64, GradientsParams)> {
+    let untracked = untracked(model);
     let text_blocks = model.text.transformer.resblocks.len();
     let chains: Vec<(ImageChain, Chain<3>)> =
         inputs.iter().map(|(pixels, ids)| (ImageChain::new(model, pixels.clone(), dtype), text_chain(ids.clone(), dtype, text_blocks))).collect();
@@ -219,41 +245,13 @@ pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Op
     for (j, (image_chain, text_chain)) in chains.iter().enumerate() {
         let (image_features, image_pass) = image_chain.forward(&untracked, model);
         let (text_features, text_pass) = text_chain.forward(&untracked, model);
-        let (mut all_images, mut all_texts): (Vec<Tensor<2>>, Vec<Tensor<2>>) = cached.iter().cloned().unzip();
-        if all_images.is_empty() {
-            all_images.push(image_features);
-            all_texts.push(text_features);
-        } else {
-            all_images[j] = image_features;
-            all_texts[j] = text_features;
-        }
-        let loss = clip_loss(model.logits(Tensor::cat(all_images, 0), Tensor::cat(all_texts, 0)));
-        total += loss.clone().into_scalar::<f32>() as f64;
-        let grads = (loss * loss_scale).backward();
+        let c = contrast::micro_batch(model, &cached, j, image_features.clone(), text_features.clone(), contrast)?;
+        total += c.loss;
+        acc.accumulate(model, c.grads);
+        let grads = (vjp(image_features, c.image_grad) + vjp(text_features, c.text_grad)).backward();
         backward_towers(model, (image_chain, image_pass), (text_chain, text_pass), grads, &mut acc);
     }
-    (total / inputs.len() as f64, acc.grads())
-}
-
-/// Data parallel (one micro-batch): as [`gradients`], the loss on the features coming from
-/// `contrast` (`dist::DataParallel::contrast`), which also returns its gradients for them.
-pub fn gradients_with(
-    model: &Clip,
-    (pixels, ids): &(Tensor<4>, Tensor<2, Int>),
-    dtype: Option<FloatDType>,
-    contrast: &mut dyn FnMut(&Clip, Tensor<2>, Tensor<2>) -> anyhow::Result<Contrast>,
-) -> anyhow::Result<(f64, GradientsParams)> {
-    let untracked = model.clone().no_grad();
-    let image_chain = ImageChain::new(model, pixels.clone(), dtype);
-    let text_chain = text_chain(ids.clone(), dtype, model.text.transformer.resblocks.len());
-    let (image_features, image_pass) = image_chain.forward(&untracked, model);
-    let (text_features, text_pass) = text_chain.forward(&untracked, model);
-    let c = contrast(model, image_features.clone().detach(), text_features.clone().detach())?;
-    let grads = (vjp(image_features, c.image_grad) + vjp(text_features, c.text_grad)).backward();
-    let mut acc = GradientsAccumulator::<Clip>::new();
-    acc.accumulate(model, c.grads);
-    backward_towers(model, (&image_chain, image_pass), (&text_chain, text_pass), grads, &mut acc);
-    Ok((c.loss, acc.grads()))
+    Ok((total / inputs.len() as f64, acc.grads()))
 }
 
 /// From the backward pass through the heads (`grads`): the heads' parameter gradients, then
@@ -272,6 +270,21 @@ fn backward_towers(
     acc.accumulate(model, GradientsParams::from_module(&mut grads, model));
     text_chain.backward(model, text_pass, acc);
     image_chain.backward(model, image_pass, acc);
+}
+
+/// An untracked copy of `model` (no gradients). Every parameter is materialised first: in burn
+/// 0.22, `set_require_grad` on a lazily initialised parameter changes the state it shares with
+/// its clones, so `model.clone().no_grad()` on a fresh model would initialise the original's
+/// parameters without gradients too, and they would never train.
+pub fn untracked(model: &Clip) -> Clip {
+    struct Materialise;
+    impl burn::module::ModuleVisitor for Materialise {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Materialise);
+    model.clone().no_grad()
 }
 
 /// Whether any parameter of `module` takes gradients.

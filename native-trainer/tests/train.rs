@@ -273,8 +273,9 @@ fn bench_train_reports_throughput_and_memory() {
 }
 
 /// `clip-burn launch` starts two processes (TCP between them, each half the batch): the loss
-/// curve is the one of a single process with the whole batch; a checkpoint holds both data
-/// positions and resumes onto the same curve with two processes, and is refused with one.
+/// curve is the one of a single process with the whole batch, also with `--accum-freq`; a
+/// checkpoint holds both data positions and resumes onto the same curve with two processes, and
+/// is refused with one.
 #[test]
 fn two_processes_train_like_one_with_the_whole_batch() {
     let dir = scratch("dist");
@@ -302,6 +303,17 @@ fn two_processes_train_like_one_with_the_whole_batch() {
         assert!((x - y).abs() < 1e-4 * x, "step {step}: one process {x}, two {y}");
     }
     clip_model::import::load_file(None, &two.join("final.bpk"), &burn::tensor::Device::flex()).unwrap();
+
+    // Two micro-batches a step: one process of 8 + 8 samples, two of 4 + 4 each (the later
+    // --batch-size wins).
+    let (one_accum, two_accum) = (dir.join("one-accum"), dir.join("two-accum"));
+    ok(run(&one_accum, 1, &["--accum-freq", "2", "--batch-size", "8"]));
+    ok(run(&two_accum, 2, &["--accum-freq", "2", "--batch-size", "4"]));
+    let (a, b) = (losses(&one_accum), losses(&two_accum));
+    assert_eq!((a.len(), b.len()), (6, 6));
+    for ((step, x), (_, y)) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-4 * x, "--accum-freq 2, step {step}: one process {x}, two {y}");
+    }
 
     let checkpoint = two.join("checkpoints/step-00000004.bpk");
     let resumed = dir.join("resumed");

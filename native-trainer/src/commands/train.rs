@@ -12,7 +12,6 @@ use burn::module::{Module, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use clip_model::loss::clip_loss;
 use clip_model::preprocess::Pixels;
 use clip_model::{import, Clip};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,7 +19,8 @@ use serde::Serialize;
 
 use crate::checkpoint::{self, TrainState};
 use crate::data::{Batch, Loader, LoaderConfig, Position, Source, TableFormat};
-use crate::dist::{Contrast, DataParallel, Transport};
+use crate::contrast::{self, ContrastFn};
+use crate::dist::{DataParallel, Transport};
 use crate::eval::{self, ImageFolder};
 use crate::model_args::{device, parse_model};
 use crate::optim::{clip_scale, cosine_lr, grad_norm, AdamW, AdamWConfig};
@@ -197,9 +197,6 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let source = Arc::new(Source::open(&args.train_data, &table).context("--train-data")?);
     let mut dp = DataParallel::from_env(args.dist_backend, device_name)?;
     let (rank, world) = dp.as_ref().map_or((0, 1), |d| (d.rank(), d.world()));
-    if world > 1 && args.accum_freq > 1 {
-        bail!("--accum-freq with several processes is not supported yet: raise --batch-size or the number of processes");
-    }
     let device_name = &dp.as_ref().map_or(device_name.to_string(), |d| d.device_name(device_name));
     // Rank 0 logs, evaluates and writes checkpoints; every rank trains.
     let leader = rank == 0;
@@ -451,20 +448,16 @@ pub fn step(
         .iter()
         .map(|b| Ok((Pixels::batch(&b.images, device)?, b.ids.to_tensor(device))))
         .collect::<Result<Vec<(Tensor<4>, Tensor<2, Int>)>>>()?;
-    let dtype = options.precision.amp_dtype();
+    let (dtype, loss_scale) = (options.precision.amp_dtype(), scaler.scale);
+    let run = |contrast: &mut ContrastFn| {
+        if options.grad_checkpointing { recompute::gradients(&model, &inputs, dtype, contrast) } else { gradients(&model, &inputs, dtype, contrast) }
+    };
     let (loss, mut grads) = match dp {
         Some(dp) => {
-            let [input] = &inputs[..] else { bail!("data parallel training takes one micro-batch per step") };
-            let mut contrast = |m: &Clip, image: Tensor<2>, text: Tensor<2>| dp.contrast(m, image, text, scaler.scale);
-            let (loss, grads) = if options.grad_checkpointing {
-                recompute::gradients_with(&model, input, dtype, &mut contrast)?
-            } else {
-                sharded_gradients(&model, input, dtype, &mut contrast)?
-            };
+            let (loss, grads) = run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?;
             (loss, dp.sum_gradients(&model, grads)?)
         }
-        None if options.grad_checkpointing => recompute::gradients(&model, &inputs, dtype, scaler.scale),
-        None => gradients(&model, &inputs, dtype, scaler.scale),
+        None => run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?,
     };
     let grad_norm = grad_norm(&model, &grads) / scaler.scale;
     let applied = scaler.update(grad_norm.is_finite());
@@ -475,55 +468,39 @@ pub fn step(
     Ok((model, StepOutcome { loss, grad_norm, applied }))
 }
 
-/// Loss and gradients of one optimiser step, the loss multiplied by `loss_scale` before
-/// back-propagation; with `dtype` the towers compute through a copy cast to it (mixed
-/// precision). With several micro-batches, open_clip's `--accum-freq`: features of all
-/// micro-batches are computed first without gradients (in training mode), then each micro-batch
-/// is recomputed with gradients and its loss taken against the cached features of the others,
-/// so every micro-batch sees all negatives; gradients are summed.
-fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
+/// Loss and gradients of one optimiser step on this process's micro-batches; the loss on the
+/// towers' features comes from `contrast` (one process, or sharded over ranks), which also
+/// returns its gradients for them, back-propagated here through the towers. With `dtype` the
+/// towers compute through a copy cast to it (mixed precision). With several micro-batches,
+/// open_clip's `--accum-freq`: features of all micro-batches are computed first without
+/// gradients (in training mode), then each micro-batch is recomputed with gradients and its loss
+/// taken against the cached features of the others, so every micro-batch sees all negatives;
+/// gradients are summed.
+fn gradients(
+    model: &Clip,
+    inputs: &[(Tensor<4>, Tensor<2, Int>)],
+    dtype: Option<FloatDType>,
+    contrast: &mut ContrastFn,
+) -> Result<(f64, GradientsParams)> {
     let compute = |m: &Clip| compute_model(m, dtype);
-    let backward = |loss: Tensor<1>| if loss_scale == 1.0 { loss.backward() } else { (loss * loss_scale).backward() };
-    if let [(images, ids)] = inputs {
-        let m = compute(model);
-        let loss = clip_loss(m.logits(m.encode_image(images.clone()), m.encode_text(ids.clone())));
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        return (value, GradientsParams::from_grads(backward(loss), model));
-    }
-    let untracked = compute(&model.clone().no_grad());
-    let cached: Vec<(Tensor<2>, Tensor<2>)> =
-        inputs.iter().map(|(images, ids)| (untracked.encode_image(images.clone()), untracked.encode_text(ids.clone()))).collect();
+    let cached: Vec<(Tensor<2>, Tensor<2>)> = if inputs.len() > 1 {
+        let untracked = compute(&recompute::untracked(model));
+        inputs.iter().map(|(images, ids)| (untracked.encode_image(images.clone()), untracked.encode_text(ids.clone()))).collect()
+    } else {
+        Vec::new()
+    };
     let mut accumulator = GradientsAccumulator::<Clip>::new();
     let mut total = 0.0;
     for (j, (images, ids)) in inputs.iter().enumerate() {
         let m = compute(model);
-        let (mut all_images, mut all_texts): (Vec<Tensor<2>>, Vec<Tensor<2>>) = cached.iter().cloned().unzip();
-        all_images[j] = m.encode_image(images.clone());
-        all_texts[j] = m.encode_text(ids.clone());
-        let loss = clip_loss(m.logits(Tensor::cat(all_images, 0), Tensor::cat(all_texts, 0)));
-        total += loss.clone().into_scalar::<f32>() as f64;
-        accumulator.accumulate(model, GradientsParams::from_grads(backward(loss), model));
+        let (image, text) = (m.encode_image(images.clone()), m.encode_text(ids.clone()));
+        let c = contrast::micro_batch(model, &cached, j, image.clone(), text.clone(), contrast)?;
+        total += c.loss;
+        accumulator.accumulate(model, c.grads);
+        let towers = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
+        accumulator.accumulate(model, GradientsParams::from_grads(towers.backward(), model));
     }
-    (total / inputs.len() as f64, accumulator.grads())
-}
-
-/// Gradients of this rank's share of a data-parallel step: the towers run with autodiff, the
-/// loss on their (detached) features comes from `contrast` (features gathered from every rank),
-/// whose feature gradients are then back-propagated through the towers.
-fn sharded_gradients(
-    model: &Clip,
-    (images, ids): &(Tensor<4>, Tensor<2, Int>),
-    dtype: Option<FloatDType>,
-    contrast: &mut dyn FnMut(&Clip, Tensor<2>, Tensor<2>) -> Result<Contrast>,
-) -> Result<(f64, GradientsParams)> {
-    let m = compute_model(model, dtype);
-    let (image, text) = (m.encode_image(images.clone()), m.encode_text(ids.clone()));
-    let c = contrast(model, image.clone().detach(), text.clone().detach())?;
-    let surrogate = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
-    let mut accumulator = GradientsAccumulator::<Clip>::new();
-    accumulator.accumulate(model, c.grads);
-    accumulator.accumulate(model, GradientsParams::from_grads(surrogate.backward(), model));
-    Ok((c.loss, accumulator.grads()))
+    Ok((total / inputs.len() as f64, accumulator.grads()))
 }
 
 /// `logit_scale` clamped to [0, ln 100] (open_clip, after every step), still a trainable leaf.
@@ -704,30 +681,41 @@ pub mod tests_support {
         seeded(&tiny(), 11, device)
     }
 
-    /// A model from `seed`, built while no other test draws from the device's generator (tests
-    /// run in parallel and share it).
+    /// A model from `seed`, its parameters drawn while no other test draws from the device's
+    /// generator (tests run in parallel and share it; burn initialises parameters lazily, so
+    /// they are materialised here).
     pub fn seeded(config: &ClipConfig, seed: u64, device: &Device) -> Clip {
+        alone_with_the_generator(|| {
+            device.seed(seed);
+            let model = Clip::new(config, device);
+            recompute::trainable(&model); // reads every parameter
+            model
+        })
+    }
+
+    /// Runs `f` while no other test draws from the device's random generator.
+    pub fn alone_with_the_generator<T>(f: impl FnOnce() -> T) -> T {
         static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-        device.seed(seed);
-        Clip::new(config, device)
+        f()
     }
 
-    pub fn batch_inputs(range: std::ops::Range<usize>, device: &Device) -> (Tensor<4>, Tensor<2, Int>) {
-        inputs(&[batch(range)], device).remove(0)
+    /// One process's loss and gradients (the loss multiplied by `loss_scale` for the backward pass).
+    pub fn plain(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
+        gradients(model, inputs, dtype, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
     }
 
-    /// Loss and gradients of one process over samples 0..n.
-    pub fn full_batch(model: &Clip, n: usize, device: &Device) -> (f64, GradientsParams) {
-        gradients(model, &inputs(&[batch(0..n)], device), None, 1.0)
+    /// As [`plain`], with per-block recomputation.
+    pub fn checkpointed(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
+        recompute::gradients(model, inputs, dtype, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
     }
 
     /// One rank's loss and the gradients summed over ranks, with and without recomputation
-    /// (asserted equal).
-    pub fn sharded(model: &Clip, input: &(Tensor<4>, Tensor<2, Int>), dp: &mut DataParallel) -> (f64, GradientsParams) {
-        let (loss, grads) = sharded_gradients(model, input, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+    /// (asserted equal); `inputs` are its micro-batches.
+    pub fn sharded(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dp: &mut DataParallel) -> (f64, GradientsParams) {
+        let (loss, grads) = gradients(model, inputs, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
         let grads = dp.sum_gradients(model, grads).unwrap();
-        let (loss2, grads2) = recompute::gradients_with(model, input, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+        let (loss2, grads2) = recompute::gradients(model, inputs, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
         let grads2 = dp.sum_gradients(model, grads2).unwrap();
         assert!((loss - loss2).abs() < 1e-6);
         let (diff, path, _) = max_relative_difference(model, &grads, &grads2);
@@ -746,9 +734,9 @@ mod tests {
     #[test]
     fn accumulation_gives_the_full_batch_gradient() {
         let device = Device::flex().autodiff();
-        let model = Clip::new(&tiny(), &device);
-        let (full_loss, full) = gradients(&model, &inputs(&[batch(0..8)], &device), None, 1.0);
-        let (accum_loss, accum) = gradients(&model, &inputs(&[batch(0..4), batch(4..8)], &device), None, 1.0);
+        let model = seeded(&tiny(), 1, &device);
+        let (full_loss, full) = plain(&model, &inputs(&[batch(0..8)], &device), None, 1.0);
+        let (accum_loss, accum) = plain(&model, &inputs(&[batch(0..4), batch(4..8)], &device), None, 1.0);
         assert!((full_loss - accum_loss).abs() < 1e-5, "{full_loss} vs {accum_loss}");
         let values = |g: Option<Tensor<2>>| g.expect("gradient").into_data().try_to_vec::<f32>().unwrap();
         for id in [model.text.text_projection.id, model.text.positional_embedding.id] {
@@ -757,8 +745,43 @@ mod tests {
             let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
             assert!(scale > 0.0 && diff < 1e-5 * scale.max(1.0), "max diff {diff} (scale {scale})");
         }
+        for (path, a, b) in paired(&model, &full, &accum).into_iter().filter(|(p, ..)| p != "logit_scale") {
+            let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
+            assert!(diff <= 1e-5 * scale.max(1e-3), "{path}: max diff {diff} (scale {scale})");
+        }
         let scale = |g: &GradientsParams| g.get::<1>(model.logit_scale.id).unwrap().into_data().try_to_vec::<f32>().unwrap()[0];
         assert!((scale(&accum) - 2.0 * scale(&full)).abs() < 1e-5, "{} vs {}", scale(&accum), scale(&full));
+    }
+
+    /// A fresh model's first step takes an untracked copy (cached features, the checkpointed
+    /// forward pass) before its lazily initialised parameters exist: every parameter must still
+    /// get a gradient, and the step must equal the one of a model already materialised.
+    #[test]
+    fn a_fresh_models_first_accumulated_or_checkpointed_step_trains_every_parameter() {
+        let device = Device::flex().autodiff();
+        let x = inputs(&[batch(0..4), batch(4..8)], &device);
+        // Parameter ids differ between two models of one seed: gradients are compared by path.
+        let by_path = |model: &Clip, g: &GradientsParams| -> Vec<(String, Vec<f32>)> { paired(model, g, g).into_iter().map(|(p, v, _)| (p, v)).collect() };
+        let reference = seeded(&tiny(), 21, &device);
+        let expected = by_path(&reference, &plain(&reference, &x, None, 1.0).1);
+        assert_eq!(expected.len(), tensors(&reference));
+        for checkpointing in [false, true] {
+            // Not `seeded`: its parameters must still be unmaterialised when the step starts.
+            let (fresh, grads) = alone_with_the_generator(|| {
+                device.seed(21);
+                let fresh = Clip::new(&tiny(), &device);
+                let (_, grads) = if checkpointing { checkpointed(&fresh, &x, None, 1.0) } else { plain(&fresh, &x, None, 1.0) };
+                (fresh, grads)
+            });
+            let got = by_path(&fresh, &grads);
+            assert_eq!(got.len(), tensors(&fresh), "checkpointing {checkpointing}: parameters without gradients");
+            for ((path, a), (_, b)) in expected.iter().zip(&got) {
+                let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                let scale = a.iter().map(|x| x.abs()).fold(1e-6f32, f32::max);
+                assert!(diff < 1e-4 * scale, "checkpointing {checkpointing}, {path}: {diff} (scale {scale})");
+            }
+        }
     }
 
     /// Per-block recomputation gives the gradients of the plain backward pass, for both image
@@ -779,20 +802,20 @@ mod tests {
             };
             for batches in [vec![mk(0..6)], vec![mk(0..3), mk(3..6)]] {
                 let x = inputs(&batches, &device);
-                let (plain_loss, plain) = gradients(&model, &x, None, 1.0);
-                let (loss, checkpointed) = recompute::gradients(&model, &x, None, 1.0);
+                let (plain_loss, plain_grads) = plain(&model, &x, None, 1.0);
+                let (loss, checkpointed_grads) = checkpointed(&model, &x, None, 1.0);
                 assert!((plain_loss - loss).abs() < 1e-5, "{plain_loss} vs {loss}");
-                let (diff, path, count) = max_relative_difference(&model, &plain, &checkpointed);
+                let (diff, path, count) = max_relative_difference(&model, &plain_grads, &checkpointed_grads);
                 assert_eq!(count, tensors(&model), "every parameter has a gradient");
                 assert!(diff < 1e-4, "{path}: relative difference {diff}");
             }
             let locked = Clip { visual: model.visual.clone().freeze(), ..model.clone() };
             let x = inputs(&[mk(0..4)], &device);
-            let (_, plain) = gradients(&locked, &x, None, 1.0);
-            let (_, checkpointed) = recompute::gradients(&locked, &x, None, 1.0);
-            let (diff, path, _) = max_relative_difference(&locked, &plain, &checkpointed);
+            let (_, plain_grads) = plain(&locked, &x, None, 1.0);
+            let (_, checkpointed_grads) = checkpointed(&locked, &x, None, 1.0);
+            let (diff, path, _) = max_relative_difference(&locked, &plain_grads, &checkpointed_grads);
             assert!(diff < 1e-4, "locked image tower, {path}: {diff}");
-            assert!(paired(&locked, &plain, &checkpointed).iter().all(|(p, ..)| !p.starts_with("visual")));
+            assert!(paired(&locked, &plain_grads, &checkpointed_grads).iter().all(|(p, ..)| !p.starts_with("visual")));
         }
     }
 
@@ -814,12 +837,12 @@ mod tests {
                 p.size = size;
             }
             let x = inputs(&[b], &device);
-            let (loss32, g32) = gradients(&model, &x, None, 1.0);
+            let (loss32, g32) = plain(&model, &x, None, 1.0);
             for checkpointing in [false, true] {
                 let (loss, g) = if checkpointing {
-                    recompute::gradients(&model, &x, Some(FloatDType::BF16), 1024.0)
+                    checkpointed(&model, &x, Some(FloatDType::BF16), 1024.0)
                 } else {
-                    gradients(&model, &x, Some(FloatDType::BF16), 1024.0)
+                    plain(&model, &x, Some(FloatDType::BF16), 1024.0)
                 };
                 assert!((loss - loss32).abs() < 0.05 * loss32, "loss {loss} vs {loss32}");
                 // Per parameter: sums with cancellation (biases, norms' gains, BatchNorm over the

@@ -30,6 +30,7 @@ use clip_model::precision::float_dtype;
 use clip_model::{normalize, Clip};
 
 use crate::commands::host;
+use crate::contrast::Contrast;
 
 /// A process's place in the job, from torchrun's environment variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,18 +91,6 @@ pub enum Transport {
 
 /// How long ranks wait for each other at start-up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The loss's share of one rank: the loss over the global batch and the gradients to
-/// back-propagate through this rank's towers.
-pub struct Contrast {
-    /// The global batch's loss (mean over ranks of their local losses).
-    pub loss: f64,
-    /// d(total loss)/d(this rank's image features), summed over every rank's loss.
-    pub image_grad: Tensor<2>,
-    pub text_grad: Tensor<2>,
-    /// This rank's share of the logit scale's gradient.
-    pub grads: GradientsParams,
-}
 
 pub struct DataParallel {
     pub launch: Launch,
@@ -167,7 +156,9 @@ impl DataParallel {
 
     /// The sharded contrastive loss on this rank's features `image`, `text` (`[n, E]`, values):
     /// gathers all ranks' features, scores this rank's rows against them all, and returns the
-    /// global loss and the gradients for this rank's towers (loss multiplied by `loss_scale`).
+    /// global loss (the mean over ranks of their local losses) and the gradients for this rank's
+    /// towers (loss multiplied by `loss_scale`): d(total loss)/d(this rank's features) summed
+    /// over every rank's loss, and this rank's share of the logit scale's.
     pub fn contrast(&mut self, model: &Clip, image: Tensor<2>, text: Tensor<2>, loss_scale: f64) -> Result<Contrast> {
         let [n, e] = image.dims();
         let (rank, world) = (self.rank(), self.world());
@@ -274,33 +265,39 @@ mod tests {
     }
 
     /// The sharded loss over real TCP between threads ("ranks"), each with its quarter of the
-    /// batch: loss and summed gradients equal the single-process full batch within 1e-5.
+    /// batch: loss and summed gradients equal the single-process full batch within 1e-5; with
+    /// `--accum-freq` 2 (each rank two micro-batches) they equal one process's accumulation over
+    /// the same two global micro-batches.
     #[test]
     fn ranks_over_tcp_give_the_full_batch_loss_and_gradients() {
-        use crate::commands::train::tests_support::{batch_inputs, full_batch, max_relative_difference, tiny_model};
+        use crate::commands::train::tests_support::{batch, inputs, max_relative_difference, plain, sharded, tiny_model};
         use burn::tensor::Device;
-        let world = 4;
-        let port = 30_000 + (std::process::id() % 1000) as u16;
+        let (world, n) = (4, 2);
         let device = Device::flex().autodiff();
         let model = tiny_model(&device);
-        let (full_loss, full_grads) = full_batch(&model, 8, &device);
-        let handles: Vec<_> = (0..world)
-            .map(|rank| {
-                let (model, device) = (model.clone(), device.clone());
-                std::thread::spawn(move || {
-                    let launch = Launch { rank, world, local_rank: rank, master_addr: "127.0.0.1".into(), master_port: port };
-                    let mut dp = DataParallel { comm: Box::new(tcp::Tcp::connect(&launch, Duration::from_secs(30)).unwrap()), launch };
-                    dp.check_same_weights(&model).unwrap();
-                    let input = batch_inputs(rank * 2..rank * 2 + 2, &device);
-                    crate::commands::train::tests_support::sharded(&model, &input, &mut dp)
+        for accum in [1, 2] {
+            // Micro-batch j of the whole step: samples j*8..(j+1)*8; rank r holds its rows r*2..r*2+2.
+            let global: Vec<_> = (0..accum).map(|j| batch(j * world * n..(j + 1) * world * n)).collect();
+            let (full_loss, full_grads) = plain(&model, &inputs(&global, &device), None, 1.0);
+            let port = 30_000 + (std::process::id() % 1000) as u16 + 1000 * accum as u16;
+            let handles: Vec<_> = (0..world)
+                .map(|rank| {
+                    let (model, device) = (model.clone(), device.clone());
+                    std::thread::spawn(move || {
+                        let launch = Launch { rank, world, local_rank: rank, master_addr: "127.0.0.1".into(), master_port: port };
+                        let mut dp = DataParallel { comm: Box::new(tcp::Tcp::connect(&launch, Duration::from_secs(30)).unwrap()), launch };
+                        dp.check_same_weights(&model).unwrap();
+                        let mine: Vec<_> = (0..accum).map(|j| batch(j * world * n + rank * n..j * world * n + (rank + 1) * n)).collect();
+                        sharded(&model, &inputs(&mine, &device), &mut dp)
+                    })
                 })
-            })
-            .collect();
-        for h in handles {
-            let (loss, grads) = h.join().unwrap();
-            assert!((loss - full_loss).abs() < 1e-5, "{loss} vs {full_loss}");
-            let (diff, path, _) = max_relative_difference(&model, &full_grads, &grads);
-            assert!(diff < 1e-5, "{path}: {diff}");
+                .collect();
+            for h in handles {
+                let (loss, grads) = h.join().unwrap();
+                assert!((loss - full_loss).abs() < 1e-5, "accum {accum}: {loss} vs {full_loss}");
+                let (diff, path, _) = max_relative_difference(&model, &full_grads, &grads);
+                assert!(diff < 1e-5, "accum {accum}, {path}: {diff}");
+            }
         }
     }
 
