@@ -16,7 +16,7 @@ fi
 if [ ! -x "$CLIP_BURN_BIN" ]; then
   echo "== building the native CLI ($CLIP_BURN_BIN)"
   # The features of test.sh's first step: the same build, burn not rebuilt.
-  cargo build --locked --features clip-model/wgpu,clip-trainer/wgpu
+  cargo build --locked --features clip-model/wgpu,clip-trainer/wgpu,clip-trainer/cuda
 fi
 bash scripts/build-wasm.sh
 node --test --test-concurrency=1 tests/browser/

@@ -19,6 +19,23 @@ pub fn available() -> Vec<&'static str> {
     names
 }
 
+/// Whether this machine has the NVIDIA driver (libcuda loads). A CUDA build also runs where it
+/// has not: `best` then passes over CUDA, and `cuda` says what is missing.
+#[cfg(feature = "cuda")]
+pub fn cuda_driver_present() -> bool {
+    // SAFETY: loads libcuda (its initialisers run) and unloads it; cudarc's own check.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// Whether `name` (one of [`available`]) can run on this machine.
+fn usable(name: &str) -> bool {
+    match name {
+        #[cfg(feature = "cuda")]
+        "cuda" => cuda_driver_present(),
+        _ => true,
+    }
+}
+
 /// Where native GPU builds keep cubecl's autotune results and compiled kernels between runs:
 /// `$CLIP_BURN_CACHE/cubecl`, else `$XDG_CACHE_HOME/clip-burn/cubecl`, else
 /// `~/.cache/clip-burn/cubecl`. The first CUDA step of a model autotunes its matmuls and
@@ -51,7 +68,7 @@ fn use_kernel_cache_dir() {
     });
 }
 
-/// Parses a device name; `best` is the first of [`available`].
+/// Parses a device name; `best` is the first of [`available`] this machine can run.
 #[allow(unused_variables)]
 pub fn parse(name: &str) -> Result<Device, Error> {
     let (kind, index) = match name.split_once(':') {
@@ -60,7 +77,7 @@ pub fn parse(name: &str) -> Result<Device, Error> {
     };
     let unavailable = || Error::Input(format!("device {name:?} is not available in this build (available: {}; rebuild with --features wgpu or cuda)", available().join(", ")));
     match kind {
-        "best" => parse(available().first().ok_or_else(unavailable)?),
+        "best" => parse(available().into_iter().find(|n| usable(n)).ok_or_else(unavailable)?),
         #[cfg(feature = "flex")]
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]
@@ -74,6 +91,11 @@ pub fn parse(name: &str) -> Result<Device, Error> {
         }
         #[cfg(feature = "cuda")]
         "cuda" => {
+            if !cuda_driver_present() {
+                return Err(Error::Input(format!(
+                    "device {name:?}: no NVIDIA driver on this machine (libcuda.so.1 did not load; set LD_LIBRARY_PATH if it is installed elsewhere)"
+                )));
+            }
             use_kernel_cache_dir();
             Ok(Device::cuda(index.unwrap_or(0)))
         }
@@ -86,6 +108,21 @@ pub fn parse(name: &str) -> Result<Device, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A CUDA build on a machine without the NVIDIA driver (CI) says so for `cuda` and picks
+    /// the next backend for `best`; with the driver, both give CUDA.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_without_a_driver_is_an_error_and_best_passes_over_it() {
+        if cuda_driver_present() {
+            assert!(parse("cuda").is_ok());
+            return;
+        }
+        let e = parse("cuda:1").unwrap_err().to_string();
+        assert!(e.contains("no NVIDIA driver") && e.contains("libcuda"), "{e}");
+        assert!(parse("best").is_ok());
+        assert!(available().len() > 1 && available()[0] == "cuda" && !usable("cuda"));
+    }
 
     #[test]
     fn the_kernel_cache_follows_clip_burn_cache_then_xdg_then_home() {
