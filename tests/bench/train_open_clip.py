@@ -82,5 +82,8 @@ for _ in range(args.steps):
 sync()
 elapsed = time.perf_counter() - start
 peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
+# What the caching allocator held at most: the figure comparable to clip-burn's (its pool's reserved bytes).
+reserved = torch.cuda.max_memory_reserved() if device.type == "cuda" else None
 print(json.dumps({"samples_per_s": args.batch_size * args.steps / elapsed, "step_s": elapsed / args.steps, "peak_memory_bytes": peak,
+                  "peak_reserved_bytes": reserved,
                   "precision": args.precision, "grad_checkpointing": args.grad_checkpointing, "torch": torch.__version__, "open_clip": open_clip.__version__}))

@@ -1,0 +1,86 @@
+"""The table tests/gpu/train.sh ends with: every figure its sections wrote to OUTDIR, the race as
+ratios clip-burn / open_clip measured in the same run, and what was skipped or failed.
+
+Usage: python3 tests/gpu/summary.py OUTDIR
+"""
+import json
+import os
+import sys
+
+out = sys.argv[1]
+
+
+def load(name):
+    """The JSON object of OUTDIR/name.json, or None (missing, empty, or a failed run)."""
+    try:
+        with open(os.path.join(out, name + ".json")) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def losses(name):
+    try:
+        with open(os.path.join(out, name + ".metrics.jsonl")) as f:
+            return [json.loads(l)["loss"] for l in f if '"loss"' in l]
+    except OSError:
+        return []
+
+
+def gib(b):
+    return f"{b / 2**30:.2f} GiB" if b else "-"
+
+
+def text(name):
+    try:
+        with open(os.path.join(out, name)) as f:
+            return f.read().strip()
+    except OSError:
+        return "-"
+
+
+print(f"GPU: {text('gpu.txt')}; {text('torch.txt')}")
+
+print("\nThe race (ViT-B-32, synthetic data; samples/s, higher is better):")
+# Memory: what each allocator held (PyTorch's max reserved; burn's pool reserved after the run).
+print(f"{'setting':34} {'open_clip':>10} {'clip-burn':>10} {'ratio':>7} {'open_clip mem':>14} {'clip-burn mem':>14}")
+for name, label in [
+    ("b32_256_amp_bf16", "batch 256 amp_bf16"),
+    ("b32_256_fp32", "batch 256 fp32 (TF32)"),
+    ("b32_512_amp_bf16_ckpt", "batch 512 amp_bf16 + checkpointing"),
+]:
+    oc, cb = load("open_clip_" + name), load(name)
+    ocs, cbs = (oc or {}).get("samples_per_s"), (cb or {}).get("samples_per_s")
+    ratio = f"{cbs / ocs:.2f}x" if ocs and cbs else "-"
+    print(f"{label:34} {ocs or 0:10.1f} {cbs or 0:10.1f} {ratio:>7} {gib((oc or {}).get('peak_reserved_bytes')):>14} "
+          f"{gib((cb or {}).get('peak_memory_bytes')):>14}")
+
+plain, ckpt = load("b32_256_amp_bf16"), load("b32_256_amp_bf16_ckpt")
+if plain and ckpt and plain.get("peak_memory_bytes") and ckpt.get("peak_memory_bytes"):
+    p, c = plain["peak_memory_bytes"], ckpt["peak_memory_bytes"]
+    print(f"\nPeak memory, batch 256 amp_bf16: {gib(p)} plain, {gib(c)} with --grad-checkpointing ({c / p:.2f}x)")
+
+cold, warm = load("tiny_cold"), load("tiny_warm")
+print(f"\nFirst step (tiny ViT): cold kernel cache {(cold or {}).get('first_step_s', '-')} s, "
+      f"warm {(warm or {}).get('first_step_s', '-')} s; cache {text('kernel-cache-size.txt')}")
+
+curves = {n: losses(n) for n in ["train_fp32", "train_amp_bf16___grad_checkpointing"]}
+for name, c in curves.items():
+    if len(c) < 10:
+        print(f"{name}: only {len(c)} steps finished")
+        continue
+    a, b = sum(c[:5]) / 5, sum(c[-5:]) / 5
+    print(f"{name}: loss {a:.3f} -> {b:.3f} over {len(c)} steps: {'FALLS' if b < a - 0.3 else 'DOES NOT FALL'}")
+f, m = curves["train_fp32"], curves["train_amp_bf16___grad_checkpointing"]
+if f and m:
+    d = abs(f[0] - m[0]) / f[0]
+    print(f"first loss fp32 {f[0]:.4f}, amp_bf16 {m[0]:.4f}: relative difference {d:.2e} ({'OK' if d < 0.02 else 'TOO FAR'})")
+
+a, b = losses("dp1"), losses("dp2")
+if a and b:
+    n = min(len(a), len(b))
+    print(f"data parallel (2 processes, TCP): max relative loss difference over {n} steps: "
+          f"{max(abs(x - y) / x for x, y in zip(a, b)):.2e}")
+skipped = text("skipped.txt")
+if skipped != "-":
+    print("\n" + skipped)
