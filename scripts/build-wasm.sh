@@ -10,8 +10,9 @@ rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target
 version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $version$"; then
   echo "== installing wasm-bindgen-cli $version (cargo install; a few minutes, once)"
-  # --locked first; its lockfile can name a since-yanked crate, then resolve afresh.
-  cargo install --locked wasm-bindgen-cli --version "$version" || cargo install wasm-bindgen-cli --version "$version"
+  # --locked first; its lockfile can name a since-yanked crate, then resolve afresh. --force: cargo's
+  # record of installed crates may name a binary that is no longer there (or another version).
+  cargo install --force --locked wasm-bindgen-cli --version "$version" || cargo install --force wasm-bindgen-cli --version "$version"
 fi
 
 echo "== cargo build clip-wasm (wasm32, simd128)"

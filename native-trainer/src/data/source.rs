@@ -18,7 +18,10 @@ pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 #[derive(Debug, Clone)]
 pub enum ImageRef {
     Bytes(Vec<u8>),
-    File(PathBuf),
+    /// A table's path; a relative one is looked for in the working directory, then `beside`
+    /// (the table's directory). Resolved when read, so opening a table of millions of rows
+    /// touches none of its files.
+    File { path: PathBuf, beside: Option<PathBuf> },
 }
 
 impl ImageRef {
@@ -26,7 +29,11 @@ impl ImageRef {
     pub fn read(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
         match self {
             Self::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
-            Self::File(path) => std::fs::read(path).map(std::borrow::Cow::Owned),
+            Self::File { path, beside } => match (std::fs::read(path), beside) {
+                (Err(e), Some(beside)) if e.kind() == std::io::ErrorKind::NotFound => std::fs::read(beside),
+                (read, _) => read,
+            }
+            .map(std::borrow::Cow::Owned),
         }
     }
 }
@@ -57,7 +64,8 @@ pub struct TableFormat {
 #[derive(Debug)]
 pub enum Source {
     Shards(Vec<PathBuf>),
-    Table(Vec<(PathBuf, String)>),
+    /// Rows (image path as written, caption) and the table's directory.
+    Table { rows: Vec<(PathBuf, String)>, dir: PathBuf },
 }
 
 impl Source {
@@ -66,7 +74,9 @@ impl Source {
     pub fn open(spec: &str, table: &TableFormat) -> Result<Self> {
         let lower = spec.to_ascii_lowercase();
         if lower.ends_with(".csv") || lower.ends_with(".tsv") {
-            return read_table(Path::new(spec), table).map(Self::Table);
+            let path = Path::new(spec);
+            let rows = read_table(path, table)?;
+            return Ok(Self::Table { rows, dir: path.parent().unwrap_or(Path::new(".")).to_path_buf() });
         }
         let mut shards = Vec::new();
         for pattern in spec.split("::") {
@@ -85,7 +95,7 @@ impl Source {
     /// The number of samples when known without reading the data (tables).
     pub fn known_len(&self) -> Option<usize> {
         match self {
-            Self::Table(rows) => Some(rows.len()),
+            Self::Table { rows, .. } => Some(rows.len()),
             Self::Shards(_) => None,
         }
     }
@@ -100,14 +110,14 @@ impl Source {
                 rng.shuffle(&mut order);
                 order.into_iter().all(|path| read_shard(path, emit))
             }
-            Self::Table(rows) => {
+            Self::Table { rows, dir } => {
                 let mut order: Vec<usize> = (0..rows.len()).collect();
                 rng.shuffle(&mut order);
                 order.into_iter().all(|i| {
                     let (path, caption) = &rows[i];
                     emit(RawSample {
                         key: path.display().to_string(),
-                        image: Some(ImageRef::File(path.clone())),
+                        image: Some(ImageRef::File { path: path.clone(), beside: path.is_relative().then(|| dir.join(path)) }),
                         caption: Some(caption.clone()),
                         problem: None,
                     })
@@ -159,17 +169,13 @@ fn read_table(path: &Path, format: &TableFormat) -> Result<Vec<(PathBuf, String)
         })
     };
     let (img, cap) = (column(&format.img_key)?, column(&format.caption_key)?);
-    let base = path.parent().unwrap_or(Path::new("."));
     let mut rows = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{}: row {}", path.display(), line + 2))?;
         let (Some(file), Some(caption)) = (record.get(img), record.get(cap)) else {
             bail!("{}: row {} has too few columns", path.display(), line + 2);
         };
-        // Relative paths are relative to the table's directory (else to the working directory).
-        let file = PathBuf::from(file);
-        let resolved = if file.is_relative() && !file.exists() { base.join(&file) } else { file };
-        rows.push((resolved, caption.to_string()));
+        rows.push((PathBuf::from(file), caption.to_string()));
     }
     if rows.is_empty() {
         bail!("{}: no rows", path.display());
@@ -252,6 +258,34 @@ fn assemble(key: String, parts: Vec<(String, Vec<u8>)>) -> RawSample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relative path is read from the working directory when it is there, else beside the
+    /// table; opening the table reads no image, and a missing one fails only when read.
+    #[test]
+    fn table_paths_resolve_when_read() {
+        let dir = std::env::temp_dir().join(format!("clip-burn-table-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        std::fs::write(dir.join("images/a.png"), b"beside the table").unwrap();
+        let cwd_file = format!("clip-burn-table-{}-cwd.png", std::process::id());
+        std::fs::write(&cwd_file, b"in the working directory").unwrap();
+        let table = dir.join("t.csv");
+        std::fs::write(&table, format!("filepath\ttitle\nimages/a.png\ta\n{cwd_file}\tb\nimages/missing.png\tc\n")).unwrap();
+        let format = TableFormat { img_key: "filepath".into(), caption_key: "title".into(), separator: b'\t' };
+        let source = Source::open(table.to_str().unwrap(), &format).unwrap();
+        assert_eq!(source.known_len(), Some(3));
+        let mut read = Vec::new();
+        source.pass(0, 0, &mut |s| {
+            read.push((s.caption.unwrap(), s.image.unwrap().read().map(|b| b.into_owned())));
+            true
+        });
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(read[0].1.as_deref().unwrap(), b"beside the table");
+        assert_eq!(read[1].1.as_deref().unwrap(), b"in the working directory");
+        assert_eq!(read[2].1.as_ref().unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        std::fs::remove_file(&cwd_file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn braces_expand_like_webdataset() {
