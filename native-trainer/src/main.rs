@@ -75,17 +75,20 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(argv);
+    // `best` becomes the backend it stands for here, so data-parallel ranks spread over
+    // `cuda:LOCAL_RANK` and reports name the device.
+    let device = clip_model::device::resolve(&cli.device);
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(args),
-        Command::Embed(args) => commands::embed::run(args, &cli.device),
-        Command::Classify(args) => commands::classify::run(args, &cli.device),
-        Command::Convert(args) => commands::convert::run(args, &cli.device),
+        Command::Embed(args) => commands::embed::run(args, &device),
+        Command::Classify(args) => commands::classify::run(args, &device),
+        Command::Convert(args) => commands::convert::run(args, &device),
         Command::Synth(args) => commands::synth::run(args),
-        Command::Train(args) => commands::train::run(args, &cli.device),
-        Command::Eval(args) => commands::eval::run(args, &cli.device),
+        Command::Train(args) => commands::train::run(args, &device),
+        Command::Eval(args) => commands::eval::run(args, &device),
         Command::Plot(args) => commands::plot::run(args),
         Command::Launch(args) => commands::launch::run(args),
-        Command::Bench(args) => commands::bench::run(args, &cli.device),
+        Command::Bench(args) => commands::bench::run(args, &device),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

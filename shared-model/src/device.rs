@@ -68,6 +68,15 @@ fn use_kernel_cache_dir() {
     });
 }
 
+/// `best` as the name of the first of [`available`] this machine can run (`best` itself when
+/// none can); any other name as it is.
+pub fn resolve(name: &str) -> String {
+    match name {
+        "best" => available().into_iter().find(|n| usable(n)).unwrap_or("best").to_string(),
+        _ => name.to_string(),
+    }
+}
+
 /// Parses a device name; `best` is the first of [`available`] this machine can run.
 #[allow(unused_variables)]
 pub fn parse(name: &str) -> Result<Device, Error> {
@@ -77,7 +86,10 @@ pub fn parse(name: &str) -> Result<Device, Error> {
     };
     let unavailable = || Error::Input(format!("device {name:?} is not available in this build (available: {}; rebuild with --features wgpu or cuda)", available().join(", ")));
     match kind {
-        "best" => parse(available().into_iter().find(|n| usable(n)).ok_or_else(unavailable)?),
+        "best" => match resolve(name).as_str() {
+            "best" => Err(unavailable()),
+            resolved => parse(resolved),
+        },
         #[cfg(feature = "flex")]
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]
@@ -122,6 +134,16 @@ mod tests {
         assert!(e.contains("no NVIDIA driver") && e.contains("libcuda"), "{e}");
         assert!(parse("best").is_ok());
         assert!(available().len() > 1 && available()[0] == "cuda" && !usable("cuda"));
+        assert_eq!(resolve("best"), available()[1]);
+        assert_eq!(resolve("cuda:1"), "cuda:1");
+    }
+
+    /// `best` names a backend of this build (what data-parallel ranks and reports see).
+    #[test]
+    fn best_resolves_to_a_compiled_backend() {
+        let best = resolve("best");
+        assert!(available().contains(&best.as_str()), "{best}");
+        assert_eq!(resolve("cpu"), "cpu");
     }
 
     #[test]
