@@ -277,14 +277,19 @@ fn backward_towers(
 /// its clones, so `model.clone().no_grad()` on a fresh model would initialise the original's
 /// parameters without gradients too, and they would never train.
 pub fn untracked(model: &Clip) -> Clip {
+    materialise(model);
+    model.clone().no_grad()
+}
+
+/// Draws every lazily initialised parameter of `module` now (burn initialises on first read).
+pub fn materialise<M: Module>(module: &M) {
     struct Materialise;
     impl burn::module::ModuleVisitor for Materialise {
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
             let _ = param.val();
         }
     }
-    model.visit(&mut Materialise);
-    model.clone().no_grad()
+    module.visit(&mut Materialise);
 }
 
 /// Whether any parameter of `module` takes gradients.

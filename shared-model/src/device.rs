@@ -23,8 +23,9 @@ pub fn available() -> Vec<&'static str> {
 /// has not: `best` then passes over CUDA, and `cuda` says what is missing.
 #[cfg(feature = "cuda")]
 pub fn cuda_driver_present() -> bool {
+    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     // SAFETY: loads libcuda (its initialisers run) and unloads it; cudarc's own check.
-    unsafe { cudarc::driver::sys::is_culib_present() }
+    *PRESENT.get_or_init(|| unsafe { cudarc::driver::sys::is_culib_present() })
 }
 
 /// Whether `name` (one of [`available`]) can run on this machine.
@@ -69,9 +70,9 @@ fn use_kernel_cache_dir() {
 }
 
 /// `best` as the name of the first of [`available`] this machine can run (`best` itself when
-/// none can); any other name as it is.
+/// none can; an index on `best` is ignored); any other name as it is.
 pub fn resolve(name: &str) -> String {
-    match name {
+    match name.split_once(':').map_or(name, |(kind, _)| kind) {
         "best" => available().into_iter().find(|n| usable(n)).unwrap_or("best").to_string(),
         _ => name.to_string(),
     }
@@ -86,7 +87,8 @@ pub fn parse(name: &str) -> Result<Device, Error> {
     };
     let unavailable = || Error::Input(format!("device {name:?} is not available in this build (available: {}; rebuild with --features wgpu or cuda)", available().join(", ")));
     match kind {
-        "best" => match resolve(name).as_str() {
+        // An index on `best` is ignored, as before (`best:1` must not resolve to itself).
+        "best" => match resolve(kind).as_str() {
             "best" => Err(unavailable()),
             resolved => parse(resolved),
         },
@@ -144,6 +146,8 @@ mod tests {
         let best = resolve("best");
         assert!(available().contains(&best.as_str()), "{best}");
         assert_eq!(resolve("cpu"), "cpu");
+        assert!(parse("best:1").is_ok(), "an index on best is ignored");
+        assert_eq!(resolve("best:1"), best);
     }
 
     #[test]

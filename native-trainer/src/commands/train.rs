@@ -688,7 +688,7 @@ pub mod tests_support {
         alone_with_the_generator(|| {
             device.seed(seed);
             let model = Clip::new(config, device);
-            recompute::trainable(&model); // reads every parameter
+            recompute::materialise(&model);
             model
         })
     }
