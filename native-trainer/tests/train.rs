@@ -268,6 +268,10 @@ fn bench_train_reports_throughput_and_memory() {
     assert!(report["step_ms"].as_f64().unwrap() > 0.0);
     assert!(report["first_step_s"].as_f64().unwrap() > 0.0);
     assert!(report["peak_memory_bytes"].as_u64().unwrap() > 1 << 20, "{report}");
+    // One loss per step, warm-up included; the batch is the same each step, so the loss falls.
+    let losses: Vec<f64> = report["losses"].as_array().unwrap().iter().map(|l| l.as_f64().unwrap()).collect();
+    assert_eq!(losses.len(), 4, "{report}");
+    assert!(losses[3] < losses[0], "{losses:?}");
     let out = clip_burn(&["bench", "train", "--model", &model_file(&dir)]);
     assert_eq!(out.status.code(), Some(2), "--synthetic is required");
 }

@@ -40,7 +40,7 @@ fn usable(name: &str) -> bool {
 /// Where native GPU builds keep cubecl's autotune results and compiled kernels between runs:
 /// `$CLIP_BURN_CACHE/cubecl`, else `$XDG_CACHE_HOME/clip-burn/cubecl`, else
 /// `~/.cache/clip-burn/cubecl`. The first CUDA step of a model autotunes its matmuls and
-/// compiles its kernels (minutes); later runs read them from here. A `cubecl.toml` that sets
+/// compiles its kernels (minutes); later runs read both from here. A `cubecl.toml` that sets
 /// `[environment] path` wins.
 pub fn kernel_cache_dir() -> Option<std::path::PathBuf> {
     kernel_cache_dir_from(|name| std::env::var_os(name))
@@ -65,6 +65,9 @@ fn use_kernel_cache_dir() {
         if let (CacheConfig::Target, Some(dir)) = (&config.environment.path, kernel_cache_dir()) {
             config.environment.path = CacheConfig::Directory(dir);
         }
+        // cubecl keeps only autotune results by default; the compiled kernels (PTX on CUDA,
+        // SPIR-V on Vulkan) are the other half of the first step's cost.
+        config.compilation.cache = true;
         CubeClRuntimeConfig::try_set(config.override_from_env());
     });
 }

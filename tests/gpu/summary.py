@@ -41,6 +41,15 @@ def text(name):
 
 print(f"GPU: {text('gpu.txt')}; {text('torch.txt')}")
 
+def compiled(name):
+    """Kernels a run compiled (cubecl's compilation log lines in OUTDIR/name.log)."""
+    try:
+        with open(os.path.join(out, name + ".log")) as f:
+            return sum("Compiling kernel" in l for l in f)
+    except OSError:
+        return None
+
+
 print("\nThe race (ViT-B-32, synthetic data; samples/s, higher is better):")
 # Memory: what each allocator held (PyTorch's max reserved; burn's pool reserved after the run).
 print(f"{'setting':34} {'open_clip':>10} {'clip-burn':>10} {'ratio':>7} {'open_clip mem':>14} {'clip-burn mem':>14}")
@@ -49,20 +58,34 @@ for name, label in [
     ("b32_256_fp32", "batch 256 fp32 (TF32)"),
     ("b32_512_amp_bf16_ckpt", "batch 512 amp_bf16 + checkpointing"),
 ]:
-    oc, cb = load("open_clip_" + name), load(name)
+    # The warm run of batch 256 amp_bf16, else the cold one's timed steps (after its warm-up).
+    oc, cb = load("open_clip_" + name), load(name) or load(name + "_cold")
     ocs, cbs = (oc or {}).get("samples_per_s"), (cb or {}).get("samples_per_s")
     ratio = f"{cbs / ocs:.2f}x" if ocs and cbs else "-"
     print(f"{label:34} {ocs or 0:10.1f} {cbs or 0:10.1f} {ratio:>7} {gib((oc or {}).get('peak_reserved_bytes')):>14} "
           f"{gib((cb or {}).get('peak_memory_bytes')):>14}")
 
-plain, ckpt = load("b32_256_amp_bf16"), load("b32_256_amp_bf16_ckpt")
+plain, ckpt = load("b32_256_amp_bf16") or load("b32_256_amp_bf16_cold"), load("b32_256_amp_bf16_ckpt")
 if plain and ckpt and plain.get("peak_memory_bytes") and ckpt.get("peak_memory_bytes"):
     p, c = plain["peak_memory_bytes"], ckpt["peak_memory_bytes"]
     print(f"\nPeak memory, batch 256 amp_bf16: {gib(p)} plain, {gib(c)} with --grad-checkpointing ({c / p:.2f}x)")
 
-cold, warm = load("tiny_cold"), load("tiny_warm")
-print(f"\nFirst step (tiny ViT): cold kernel cache {(cold or {}).get('first_step_s', '-')} s, "
-      f"warm {(warm or {}).get('first_step_s', '-')} s; cache {text('kernel-cache-size.txt')}")
+print("\nFirst step (ViT-B-32 batch 256 amp_bf16), seconds:")
+for name, label in [("b32_256_amp_bf16_cold", "empty kernel cache"), ("b32_256_amp_bf16", "warm kernel cache")]:
+    print(f"  {label}: {(load(name) or {}).get('first_step_s', 'did not finish')}; kernels compiled: {compiled(name)}")
+print(f"  kernel cache: {text('kernel-cache-size.txt')}")
+
+print("\nLoss per bench run (one fixed batch: it must fall):")
+runs = ["b32_256_amp_bf16_cold", "b32_256_amp_bf16", "b32_256_amp_bf16_ckpt", "b32_256_fp32", "b32_512_amp_bf16_ckpt"]
+for name in runs:
+    l = (load(name) or {}).get("losses") or []
+    if len(l) >= 2:
+        print(f"  {name}: {l[0]:.4f} -> {l[-1]:.4f} over {len(l)} steps: {'FALLS' if l[-1] < l[0] else 'DOES NOT FALL'}")
+f, a, k = (((load(n) or {}).get("losses") or [None])[0] for n in ["b32_256_fp32", "b32_256_amp_bf16_cold", "b32_256_amp_bf16_ckpt"])
+for other, label in [(a, "amp_bf16"), (k, "amp_bf16 + checkpointing")]:
+    if f and other:
+        d = abs(f - other) / f
+        print(f"  first loss fp32 {f:.5f}, {label} {other:.5f}: relative difference {d:.2e} ({'OK' if d < 0.02 else 'TOO FAR'})")
 
 curves = {n: losses(n) for n in ["train_fp32", "train_amp_bf16___grad_checkpointing"]}
 for name, c in curves.items():

@@ -65,6 +65,9 @@ struct Report {
     samples_per_s: f64,
     step_ms: f64,
     first_step_s: Option<f64>,
+    /// The loss of every step, warm-up steps first (the same batch each step, so it falls as the
+    /// model fits it; equal seeds give equal first losses across precisions).
+    losses: Vec<f64>,
     /// Bytes the device allocator reserved after the run (GPU backends), or the process's peak
     /// resident memory (CPU).
     peak_memory_bytes: Option<u64>,
@@ -91,6 +94,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
 
     // Untimed warm-up; the first step includes kernel compilation and autotuning on GPUs.
     let mut first_step_s = None;
+    let mut losses = Vec::with_capacity(args.warmup_steps + args.steps);
     for i in 0..args.warmup_steps {
         let started = Instant::now();
         let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, None, &device)?;
@@ -101,13 +105,15 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         }
         let seconds = started.elapsed().as_secs_f64();
         first_step_s.get_or_insert(seconds);
+        losses.push(loss);
         eprintln!("warm-up step {}/{}: {seconds:.2} s (loss {loss:.4})", i + 1, args.warmup_steps);
     }
     let timed = Instant::now();
     for _ in 0..args.steps {
         // `step` reads the loss back, so each step has finished when it returns.
-        let (updated, _) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, None, &device)?;
+        let (updated, outcome) = step(model, &mut optim, &mut scaler, &batches, 5e-4, &options, None, &device)?;
         model = updated;
+        losses.push(outcome.loss);
     }
     let elapsed = timed.elapsed().as_secs_f64();
     let samples = (args.steps * args.batch * args.accum_freq.max(1)) as f64;
@@ -122,6 +128,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         samples_per_s: samples / elapsed,
         step_ms: elapsed * 1000.0 / args.steps as f64,
         first_step_s,
+        losses,
         peak_memory_bytes: base.memory_pool_usage().map(|u| u.bytes_reserved).or_else(peak_resident_bytes),
     };
     if args.json {
