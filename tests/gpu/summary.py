@@ -5,6 +5,7 @@ Usage: python3 tests/gpu/summary.py OUTDIR
 """
 import json
 import os
+import re
 import sys
 
 out = sys.argv[1]
@@ -74,6 +75,34 @@ print("\nFirst step (ViT-B-32 batch 256 amp_bf16), seconds:")
 for name, label in [("b32_256_amp_bf16_cold", "empty kernel cache"), ("b32_256_amp_bf16", "warm kernel cache")]:
     print(f"  {label}: {(load(name) or {}).get('first_step_s', 'did not finish')}; kernels compiled: {compiled(name)}")
 print(f"  kernel cache: {text('kernel-cache-size.txt')}")
+
+def profile():
+    """cubecl's per-kernel log lines (`| 1.2ms | name`) of OUTDIR/profile.log: seconds by kernel."""
+    units = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+    totals, counts = {}, {}
+    try:
+        lines = open(os.path.join(out, "profile.log"), encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        m = re.search(r"\|\s*([0-9.]+)(ns|µs|us|ms|s)\s*\|\s*(.+?)\s*$", line)
+        if m:
+            name = m.group(3).split("<")[0]
+            totals[name] = totals.get(name, 0.0) + float(m.group(1)) * units[m.group(2)]
+            counts[name] = counts.get(name, 0) + 1
+    return totals, counts
+
+
+p = profile()
+if p and p[0]:
+    totals, counts = p
+    run = load("profile") or {}
+    steps = len(run.get("losses") or []) or 3
+    total = sum(totals.values())
+    print(f"\nKernel time over the profiled run ({steps} steps, batch 256 amp_bf16): {total:.3f} s in "
+          f"{sum(counts.values())} launches; its timed step {run.get('step_ms', '-')} ms. Top kernels:")
+    for name, t in sorted(totals.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"  {t:8.3f} s {100 * t / total:5.1f}% {counts[name]:6d}x  {name[:110]}")
 
 print("\nLoss per bench run (one fixed batch: it must fall):")
 runs = ["b32_256_amp_bf16_cold", "b32_256_amp_bf16", "b32_256_amp_bf16_ckpt", "b32_256_fp32", "b32_512_amp_bf16_ckpt"]

@@ -435,7 +435,7 @@ pub struct StepOutcome {
 /// AdamW, the logit-scale clamp. A step whose gradients are not finite is not applied (with
 /// loss scaling, the scaler backs off).
 pub fn step(
-    mut model: Clip,
+    model: Clip,
     optim: &mut AdamW,
     scaler: &mut LossScaler,
     batches: &[Batch],
@@ -448,9 +448,22 @@ pub fn step(
         .iter()
         .map(|b| Ok((Pixels::batch(&b.images, device)?, b.ids.to_tensor(device))))
         .collect::<Result<Vec<(Tensor<4>, Tensor<2, Int>)>>>()?;
+    step_on(model, optim, scaler, &inputs, lr, options, dp)
+}
+
+/// [`step`] on micro-batches already on the device (pictures, token ids).
+pub fn step_on(
+    mut model: Clip,
+    optim: &mut AdamW,
+    scaler: &mut LossScaler,
+    inputs: &[(Tensor<4>, Tensor<2, Int>)],
+    lr: f64,
+    options: &StepOptions,
+    dp: Option<&mut DataParallel>,
+) -> Result<(Clip, StepOutcome)> {
     let (dtype, loss_scale) = (options.precision.amp_dtype(), scaler.scale);
     let run = |contrast: &mut ContrastFn| {
-        if options.grad_checkpointing { recompute::gradients(&model, &inputs, dtype, contrast) } else { gradients(&model, &inputs, dtype, contrast) }
+        if options.grad_checkpointing { recompute::gradients(&model, inputs, dtype, contrast) } else { gradients(&model, inputs, dtype, contrast) }
     };
     let (loss, mut grads) = match dp {
         Some(dp) => {
