@@ -4,13 +4,13 @@
 # and 15 minutes per session, machine start included). Sections run most-informative first; each
 # gets what is left of the budget (capped), and a section that cannot fit is skipped and says so:
 #   1. clip-burn ViT-B-32 batch 256 amp_bf16 with an empty kernel cache: the first step's cost
-#      (every kernel compiled and every matmul autotuned, logged with timestamps) and, once warm,
-#      the race figure;
+#      (every kernel compiled, and tuned in a build with the `autotune` feature, logged with
+#      timestamps: 45 s on an H200 without autotune) and, once warm, the race figure;
+#   1b. the same run profiled (cubecl's per-kernel times, summed by kernel in summary.txt);
 #   2. open_clip's baselines (tests/bench/train_open_clip.py, open-clip-torch from the wheels in
 #      tests/gpu/wheels: no network): batch 256 amp_bf16 / fp32, batch 512 amp_bf16 + checkpointing;
 #   3. the same clip-burn run again in a new process: the first step with a warm kernel cache
 #      (compiled kernels and autotune results read back), and the race figure again;
-#   3b. the same run profiled (cubecl's per-kernel times, summed by kernel in summary.txt);
 #   4. peak memory with --grad-checkpointing; batch 256 fp32 (its first loss is compared with
 #      amp_bf16's: same seed, same batch); batch 512 amp_bf16 + checkpointing;
 #   5. the loss falls over 50 CUDA steps on real data (synth shards through the data pipeline),
@@ -96,7 +96,14 @@ bench() { # name cap args...
 B32=(--model ViT-B-32 --steps 10 --warmup-steps 2)
 
 echo "== 1. clip-burn, empty kernel cache"
-bench b32_256_amp_bf16_cold 300 "${B32[@]}" --batch 256 --precision amp_bf16
+bench b32_256_amp_bf16_cold 200 "${B32[@]}" --batch 256 --precision amp_bf16
+
+echo "== 1b. where a step's time goes: 2 steps with cubecl's per-kernel profiling log"
+mkdir -p /tmp/cbprof
+printf '[profiling.logger]\nlevel = "basic"\nstderr = true\n' > /tmp/cbprof/cubecl.toml
+limit=$(slot 60) && (cd /tmp/cbprof && timeout "$limit" "$BIN" --device cuda bench train --synthetic --json "${B32[@]:0:2}" \
+    --steps 2 --warmup-steps 1 --batch 256 --precision amp_bf16 > "$OUTDIR/profile.json" 2> >(stamp > "$OUTDIR/profile.log"))
+echo "profile after $SECONDS s: $(grep -c '|' "$OUTDIR/profile.log" 2>/dev/null) kernel lines"
 
 echo "== 2. open_clip baselines"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
@@ -119,13 +126,6 @@ du -sh "$CLIP_BURN_CACHE" 2>/dev/null | tee "$OUTDIR/kernel-cache-size.txt"
 
 echo "== 3. clip-burn again, warm kernel cache"
 bench b32_256_amp_bf16 120 "${B32[@]}" --batch 256 --precision amp_bf16
-
-echo "== 3b. where a step's time goes: 2 steps with cubecl's per-kernel profiling log"
-mkdir -p /tmp/cbprof
-printf '[profiling.logger]\nlevel = "basic"\nstderr = true\n' > /tmp/cbprof/cubecl.toml
-limit=$(slot 60) && (cd /tmp/cbprof && timeout "$limit" "$BIN" --device cuda bench train --synthetic --json "${B32[@]:0:2}" \
-    --steps 2 --warmup-steps 1 --batch 256 --precision amp_bf16 > "$OUTDIR/profile.json" 2> >(stamp > "$OUTDIR/profile.log"))
-echo "profile after $SECONDS s: $(grep -c '|' "$OUTDIR/profile.log" 2>/dev/null) kernel lines"
 
 echo "== 4. checkpointing, fp32, batch 512"
 bench b32_256_amp_bf16_ckpt 90 "${B32[@]}" --batch 256 --precision amp_bf16 --grad-checkpointing
