@@ -5,10 +5,10 @@
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use burn::prelude::{Int, Tensor};
 use clip_model::preprocess::Pixels;
 use clip_model::tokenizer::TokenIds;
 use clip_model::Clip;
-use burn::prelude::{Int, Tensor};
 use serde::Serialize;
 
 use crate::commands::train::{step_on, StepOptions};
@@ -163,7 +163,7 @@ fn synthetic_batch(
 ) -> Result<(Tensor<4>, Tensor<2, Int>), clip_model::Error> {
     let size = config.vision_cfg.image_size;
     let context = config.text_cfg.context_length;
-    let images = (0..batch).map(|_| Pixels { data: (0..3 * size * size).map(|_| rng.range(-2.0, 2.0) as f32).collect(), size }).collect();
+    let images: Vec<Pixels> = (0..batch).map(|_| Pixels { data: (0..3 * size * size).map(|_| rng.range(-2.0, 2.0) as f32).collect(), size }).collect();
     let mut ids = vec![0u32; batch * context];
     for row in ids.chunks_mut(context) {
         let len = 12.min(context.saturating_sub(2));
@@ -173,7 +173,6 @@ fn synthetic_batch(
         }
         row[len + 1] = clip_model::tokenizer::END_OF_TEXT;
     }
-    let images: Vec<Pixels> = images;
     Ok((Pixels::batch(&images, device)?, TokenIds { ids, batch, context_length: context }.to_tensor(device)))
 }
 
