@@ -262,7 +262,7 @@ fn pretrained_weights_with_a_locked_image_tower() {
 #[test]
 fn bench_train_reports_throughput_and_memory() {
     let dir = scratch("bench");
-    let out = ok(clip_burn(&["bench", "train", "--model", &model_file(&dir), "--batch", "8", "--steps", "3", "--warmup-steps", "1", "--synthetic", "--json"]));
+    let out = ok(clip_burn(&["bench", "train", "--model", &model_file(&dir), "--batch", "8", "--steps", "3", "--warmup-steps", "1", "--lr", "1e-3", "--synthetic", "--json"]));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["samples_per_s"].as_f64().unwrap() > 0.0, "{report}");
     assert!(report["step_ms"].as_f64().unwrap() > 0.0);

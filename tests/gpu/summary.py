@@ -115,6 +115,12 @@ for name in runs:
     if len(l) >= 2:
         print(f"  {name}: {l[0]:.4f} -> {l[-1]:.4f} over {len(l)} steps: {'FALLS' if l[-1] < l[0] else 'DOES NOT FALL'}")
 f, a, k = (((load(n) or {}).get("losses") or [None])[0] for n in ["b32_256_fp32", "b32_256_amp_bf16_cold", "b32_256_amp_bf16_ckpt"])
+curve = {n: (load(n) or {}).get("losses") or [] for n in ["b32_256_fp32", "b32_256_amp_bf16_cold", "b32_256_amp_bf16_ckpt"]}
+for name, label in [("b32_256_amp_bf16_cold", "amp_bf16"), ("b32_256_amp_bf16_ckpt", "amp_bf16 + checkpointing")]:
+    pairs = list(zip(curve["b32_256_fp32"], curve[name]))
+    if pairs:
+        worst = max(abs(x - y) / x for x, y in pairs)
+        print(f"  {label} against fp32 over {len(pairs)} steps: max relative loss difference {worst:.2e}")
 for other, label in [(a, "amp_bf16"), (k, "amp_bf16 + checkpointing")]:
     if f and other:
         d = abs(f - other) / f

@@ -42,6 +42,9 @@ pub struct TrainArgs {
     /// Random tensors instead of a data set (the only input this benchmark takes).
     #[arg(long, required = true)]
     synthetic: bool,
+    /// AdamW's learning rate (constant; the step's cost does not depend on it).
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
     /// Numeric precision of the step (as `train --precision`).
     #[arg(long, value_enum, default_value_t = Precision::Fp32)]
     precision: Precision,
@@ -100,7 +103,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let mut losses = Vec::with_capacity(args.warmup_steps + args.steps);
     for i in 0..args.warmup_steps {
         let started = Instant::now();
-        let (updated, outcome) = step_on(model, &mut optim, &mut scaler, &inputs, 5e-4, &options, None)?;
+        let (updated, outcome) = step_on(model, &mut optim, &mut scaler, &inputs, args.lr, &options, None)?;
         model = updated;
         let loss = outcome.loss;
         if !loss.is_finite() {
@@ -114,7 +117,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let timed = Instant::now();
     for _ in 0..args.steps {
         // `step` reads the loss back, so each step has finished when it returns.
-        let (updated, outcome) = step_on(model, &mut optim, &mut scaler, &inputs, 5e-4, &options, None)?;
+        let (updated, outcome) = step_on(model, &mut optim, &mut scaler, &inputs, args.lr, &options, None)?;
         model = updated;
         losses.push(outcome.loss);
     }
