@@ -32,7 +32,6 @@
 set -uo pipefail
 BIN=$(realpath "${1:?path to a clip-burn built with --features cuda}")
 cd "$(dirname "$0")/../.."
-REPO=$PWD
 OUTDIR=/tmp/gpu-out
 mkdir -p "$OUTDIR"
 DEADLINE=$((SECONDS + ${BUDGET:-520}))
@@ -82,10 +81,10 @@ slot() {
   [ "$left" -lt "$1" ] && echo "$left" || echo "$1"
 }
 skipped() { echo "SKIPPED $1: out of time budget" | tee -a "$OUTDIR/skipped.txt"; }
-bench() { # name cap args...
+bench() { # name cap args... (in $RUNDIR, default /tmp/cbrun: its cubecl.toml)
   local name=$1 limit; limit=$(slot "$2") || { skipped "$name"; return; }; shift 2
   echo "== clip-burn $name (limit ${limit} s)"
-  (cd /tmp/cbrun && timeout "$limit" "$BIN" --device cuda bench train --synthetic --json "$@" \
+  (cd "${RUNDIR:-/tmp/cbrun}" && timeout "$limit" "$BIN" --device cuda bench train --synthetic --json "$@" \
     > "$OUTDIR/$name.json" 2> >(stamp > "$OUTDIR/$name.log"))
   local rc=$?
   sleep 0.5
@@ -102,9 +101,7 @@ bench b32_256_amp_bf16_cold 200 "${B32[@]}" --batch 256 --precision amp_bf16
 echo "== 1b. where a step's time goes: 2 steps with cubecl's per-kernel profiling log"
 mkdir -p /tmp/cbprof
 printf '[profiling.logger]\nlevel = "basic"\nstderr = true\n' > /tmp/cbprof/cubecl.toml
-limit=$(slot 60) && (cd /tmp/cbprof && timeout "$limit" "$BIN" --device cuda bench train --synthetic --json "${B32[@]:0:2}" \
-    --steps 2 --warmup-steps 1 --batch 256 --precision amp_bf16 > "$OUTDIR/profile.json" 2> >(stamp > "$OUTDIR/profile.log"))
-echo "profile after $SECONDS s: $(grep -c '|' "$OUTDIR/profile.log" 2>/dev/null) kernel lines"
+RUNDIR=/tmp/cbprof bench profile 60 "${B32[@]:0:2}" --steps 2 --warmup-steps 1 --batch 256 --precision amp_bf16
 
 echo "== 2. open_clip baselines"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
@@ -123,8 +120,6 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
 else
   echo "no PyTorch with CUDA here: open_clip not measured" | tee "$OUTDIR/torch.txt"
 fi
-du -sh "$CLIP_BURN_CACHE" 2>/dev/null | tee "$OUTDIR/kernel-cache-size.txt"
-
 echo "== 3. clip-burn again, warm kernel cache"
 bench b32_256_amp_bf16 120 "${B32[@]}" --batch 256 --precision amp_bf16
 
