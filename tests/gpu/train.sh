@@ -9,13 +9,14 @@
 #   1b. the same run profiled (cubecl's per-kernel times, summed by kernel in summary.txt);
 #   2. open_clip's baselines (tests/bench/train_open_clip.py, open-clip-torch from the wheels in
 #      tests/gpu/wheels: no network): batch 256 amp_bf16 / fp32, batch 512 amp_bf16 + checkpointing;
-#   3. the same clip-burn run again in a new process: the first step with a warm kernel cache
-#      (compiled kernels and autotune results read back), and the race figure again;
-#   4. peak memory with --grad-checkpointing; batch 256 fp32 (its first loss is compared with
-#      amp_bf16's: same seed, same batch); batch 512 amp_bf16 + checkpointing;
-#   5. the loss falls over 50 CUDA steps on real data (synth shards through the data pipeline),
+#   3. peak memory with --grad-checkpointing (batch 256 amp_bf16);
+#   4. the loss falls over 50 CUDA steps on real data (synth shards through the data pipeline),
 #      fp32 and amp_bf16 + --grad-checkpointing;
-#   6. data parallel on CUDA: `clip-burn launch` with 2 processes on the one GPU over TCP (NCCL
+#   5. batch 256 fp32 (its first loss is compared with amp_bf16's: same seed, same batch);
+#   6. the first clip-burn run again in a new process: the first step with a warm kernel cache
+#      (compiled kernels and autotune results read back), and the race figure again;
+#   7. batch 512 amp_bf16 + checkpointing;
+#   8. data parallel on CUDA: `clip-burn launch` with 2 processes on the one GPU over TCP (NCCL
 #      needs one GPU per rank) gives the 1-process whole-batch curve.
 # Every `bench` run reports the loss of each step (one fixed batch: it must fall).
 # Results: JSON and timestamped logs in /tmp/gpu-out, packed at the end into $OUT/gpu-out.tgz with
@@ -120,15 +121,10 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
 else
   echo "no PyTorch with CUDA here: open_clip not measured" | tee "$OUTDIR/torch.txt"
 fi
-echo "== 3. clip-burn again, warm kernel cache"
-bench b32_256_amp_bf16 120 "${B32[@]}" --batch 256 --precision amp_bf16
-
-echo "== 4. checkpointing, fp32, batch 512"
+echo "== 3. peak memory with checkpointing"
 bench b32_256_amp_bf16_ckpt 90 "${B32[@]}" --batch 256 --precision amp_bf16 --grad-checkpointing
-bench b32_256_fp32 150 "${B32[@]}" --batch 256 --precision fp32
-bench b32_512_amp_bf16_ckpt 120 "${B32[@]}" --batch 512 --precision amp_bf16 --grad-checkpointing
 
-echo "== 5. the loss falls on CUDA with real data"
+echo "== 4. the loss falls on CUDA with real data"
 "$BIN" synth --out /tmp/synth --train-samples 4000 --val-samples 0 --eval-per-class 2 --formats wds > /dev/null 2>&1
 for run in "fp32" "amp_bf16 --grad-checkpointing"; do
   name=train_$(echo "$run" | tr ' -' '__')
@@ -141,7 +137,16 @@ for run in "fp32" "amp_bf16 --grad-checkpointing"; do
   cp "/tmp/$name/metrics.jsonl" "$OUTDIR/$name.metrics.jsonl" 2>/dev/null
 done
 
-echo "== 6. two processes on CUDA (TCP) vs one with the whole batch"
+echo "== 5. fp32 (first loss against amp_bf16's)"
+bench b32_256_fp32 150 "${B32[@]}" --batch 256 --precision fp32
+
+echo "== 6. clip-burn again, warm kernel cache"
+bench b32_256_amp_bf16 120 "${B32[@]}" --batch 256 --precision amp_bf16
+
+echo "== 7. batch 512 with checkpointing"
+bench b32_512_amp_bf16_ckpt 120 "${B32[@]}" --batch 512 --precision amp_bf16 --grad-checkpointing
+
+echo "== 8. two processes on CUDA (TCP) vs one with the whole batch"
 for n in 1 2; do
   limit=$(slot 60) || { skipped "dp$n"; continue; }
   args=(--device cuda:0 train --model /tmp/tiny_vit.json --train-data /tmp/synth/wds/train-0000.tar --train-num-samples 4000

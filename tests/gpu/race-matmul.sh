@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Races cubek's matmul routines inside clip-burn's ViT-B-32 training step on a GPU, without
+# autotune: a build whose vendored cubek-matmul reads CUBEK_MATMUL (the routine `Auto` tries
+# first; "default" = cubek's own choice, SimpleCyclicCmma) runs the same bench once per routine.
+# Phase 1 compiles every candidate's kernels at once (one process and kernel cache each; NVRTC is
+# single-threaded per process), phase 2 times each one warm, one after the other.
+# Usage: tests/gpu/race-matmul.sh BIN candidate...
+set -uo pipefail
+BIN=$(realpath "${1:?clip-burn cuda build}"); shift
+OUTDIR=/tmp/mm-out
+mkdir -p "$OUTDIR"
+nvrtc_dirs=$(find / -xdev \( -name 'libnvrtc.so*' -o -name 'libnvrtc-builtins.so*' \) -printf '%h\n' 2>/dev/null | grep -v /stubs | sort -u | tr '\n' ':')
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$nvrtc_dirs"
+B32=(--model ViT-B-32 --batch "${BATCH:-256}" --precision "${PRECISION:-amp_bf16}" --lr 1e-4)
+mem_gb=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+wave=$(( mem_gb / 1024 / 19 )); [ "$wave" -lt 1 ] && wave=1
+run() { # candidate label timeout args...
+  local c=$1 label=$2 limit=$3; shift 3
+  mkdir -p "/tmp/mm-$c"
+  (cd "/tmp/mm-$c" && CUBEK_MATMUL=$c CLIP_BURN_CACHE="/tmp/mm-cache-$c" timeout "$limit" "$BIN" --device cuda \
+    bench train --synthetic --json "${B32[@]}" "$@" > "$OUTDIR/$c.$label.json" 2> "$OUTDIR/$c.$label.log")
+}
+echo "== compile (waves of $wave) at $SECONDS s"
+i=0
+for c in "$@"; do
+  run "$c" cold "${COLD_LIMIT:-200}" --steps 1 --warmup-steps 1 &
+  i=$((i + 1)); [ $((i % wave)) = 0 ] && wait
+done
+wait
+echo "== compiled at $SECONDS s"
+for c in "$@"; do
+  run "$c" warm 60 --steps "${STEPS:-10}" --warmup-steps 2
+  python3 - "$OUTDIR" "$c" <<'PY'
+import json, sys
+out, c = sys.argv[1:]
+def load(label):
+    try: return json.load(open(f"{out}/{c}.{label}.json"))
+    except Exception: return None
+cold, warm = load("cold"), load("warm")
+fails = [l.strip() for l in open(f"{out}/{c}.warm.log") if "failed" in l]
+if warm:
+    print(f"{c:22s} {warm['samples_per_s']:8.1f} samples/s  step {warm['step_ms']:7.1f} ms  "
+          f"cold first step {cold['first_step_s'] if cold else float('nan'):5.1f} s  "
+          f"losses {warm['losses'][0]:.4f} -> {warm['losses'][-1]:.4f}  peak {warm['peak_memory_bytes']/2**30:.2f} GiB")
+else:
+    print(f"{c:22s} FAILED: " + " | ".join(open(f"{out}/{c}.warm.log").read().strip().splitlines()[-3:])[:400])
+for f in fails[:3]: print("   ", f[:300])
+PY
+done
+[ -n "${OUT:-}" ] && tar czf "$OUT/mm-out.tgz" -C /tmp mm-out
+echo "== done in $SECONDS s"
