@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Races cubek's matmul routines inside clip-burn's ViT-B-32 training step on a GPU, without
-# autotune: a build whose vendored cubek-matmul reads CUBEK_MATMUL (the routine `Auto` tries
-# first; "default" = cubek's own choice, SimpleCyclicCmma) runs the same bench once per routine.
+# autotune: clip-burn's vendored cubek-matmul reads CUBEK_MATMUL (the routine tried first:
+# default = cubek's own SimpleCyclicCmma, tma_mma, ordered_mma, simple_mma, double_mma,
+# double_mma_specialized, specialized_mma, specialized_tma_mma; unset = the shipped chain, TMA
+# then ordered), and this script runs the same bench once per name given.
 # Phase 1 compiles every candidate's kernels at once (one process and kernel cache each; NVRTC is
-# single-threaded per process), phase 2 times each one warm, one after the other.
+# single-threaded per process), phase 2 times each one warm, one after the other. A routine that
+# refuses a shape (TMA: unaligned strides) leaves it to cubek's default, silently.
+# H200, 2026-11-27, 7 candidates: 190 s (BENCHMARKS.md). Env: BATCH, PRECISION, STEPS.
 # Usage: tests/gpu/race-matmul.sh BIN candidate...
 set -uo pipefail
 BIN=$(realpath "${1:?clip-burn cuda build}"); shift
@@ -37,14 +41,12 @@ def load(label):
     try: return json.load(open(f"{out}/{c}.{label}.json"))
     except Exception: return None
 cold, warm = load("cold"), load("warm")
-fails = [l.strip() for l in open(f"{out}/{c}.warm.log") if "failed" in l]
 if warm:
     print(f"{c:22s} {warm['samples_per_s']:8.1f} samples/s  step {warm['step_ms']:7.1f} ms  "
           f"cold first step {cold['first_step_s'] if cold else float('nan'):5.1f} s  "
           f"losses {warm['losses'][0]:.4f} -> {warm['losses'][-1]:.4f}  peak {warm['peak_memory_bytes']/2**30:.2f} GiB")
 else:
     print(f"{c:22s} FAILED: " + " | ".join(open(f"{out}/{c}.warm.log").read().strip().splitlines()[-3:])[:400])
-for f in fails[:3]: print("   ", f[:300])
 PY
 done
 [ -n "${OUT:-}" ] && tar czf "$OUT/mm-out.tgz" -C /tmp mm-out

@@ -5,7 +5,7 @@
 # gets what is left of the budget (capped), and a section that cannot fit is skipped and says so:
 #   1. clip-burn ViT-B-32 batch 256 amp_bf16 with an empty kernel cache: the first step's cost
 #      (every kernel compiled, and tuned in a build with the `autotune` feature, logged with
-#      timestamps: 45 s on an H200 without autotune) and, once warm, the race figure;
+#      timestamps: 95 s on an H200 without autotune, 56 s of it matmul kernels) and, once warm, the race figure;
 #   1b. the same run profiled (cubecl's per-kernel times, summed by kernel in summary.txt);
 #   2. open_clip's baselines (tests/bench/train_open_clip.py, open-clip-torch from the wheels in
 #      tests/gpu/wheels: no network): batch 256 amp_bf16 / fp32, batch 512 amp_bf16 + checkpointing;
