@@ -146,7 +146,7 @@ fn auto(
 /// order. `CUBEK_MATMUL=<name>` puts one routine first (read once; to race them on a GPU with
 /// tests/gpu/race-matmul.sh; `default` adds none), an unknown name is an error on stderr.
 #[cfg(feature = "multi-level")]
-mod routines {
+pub mod routines {
     use super::multi_level::{
         Strategy,
         components::tile::TileMatmulKind,
@@ -170,7 +170,8 @@ mod routines {
         "specialized_tma_mma",
     ];
 
-    fn named(name: &str) -> Option<Strategy> {
+    /// The routine a `CUBEK_MATMUL` name stands for (`default`: none, cubek's own choice).
+    pub fn named(name: &str) -> Option<Strategy> {
         let mma = TileMatmulKind::Mma;
         let simple = || SimpleArgs { multi_rows: false, tile_matmul: mma };
         let double = |specialized| DoubleBufferingArgs { specialized, tile_matmul: mma };

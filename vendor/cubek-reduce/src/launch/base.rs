@@ -162,12 +162,9 @@ fn prepare_reduce_launch(
     };
 
     let (blueprint, settings) = match strategy.routine {
-        RoutineStrategy::Unit(crate::routines::BlueprintStrategy::Inferred(_))
-            if crate::routines::unit::prefers_plane(client, &problem, &settings) =>
-        {
-            let strategy = crate::routines::plane::PlaneStrategy { independent: true };
-            let strategy = crate::routines::BlueprintStrategy::Inferred(strategy);
-            PlaneRoutine.prepare(client, problem, settings, strategy)?
+        // clip-burn patch (vendor/cubek-reduce/README.md).
+        RoutineStrategy::Unit(crate::routines::BlueprintStrategy::Inferred(_)) => {
+            crate::routines::unit::prepare_inferred_unit(client, problem, settings)?
         }
         RoutineStrategy::Unit(strategy) => {
             let routine = UnitRoutine;

@@ -4,7 +4,7 @@ use crate::{
 };
 use cubecl::prelude::*;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReduceVectorSettings {
     pub vectorization_mode: VectorizationMode,
     pub vector_size_input: VectorSize,
@@ -25,7 +25,7 @@ pub struct ReduceLaunchSettings {
     pub vector: ReduceVectorSettings,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReduceProblem {
     /// Number of elements in reduce axis
     pub reduce_len: usize,

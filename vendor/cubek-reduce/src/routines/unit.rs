@@ -4,6 +4,7 @@ use super::{
 };
 use crate::{
     IdleMode, ReduceError, VectorizationMode,
+    components::instructions::ReduceOperationConfig,
     launch::calculate_plane_count_per_cube,
     routines::{BlueprintStrategy, Routine, UnitReduceBlueprint},
 };
@@ -109,17 +110,66 @@ fn working_units(settings: &ReduceVectorSettings, problem: &ReduceProblem) -> us
     }
 }
 
-/// clip-burn patch (see vendor/cubek-reduce/README.md): whether a reduction that asks for the
-/// inferred unit routine runs as a plane reduction instead, one plane (warp) per output rather
-/// than one thread. Without autotune, burn asks for the unit routine for every reduction: a
-/// column sum over 12800 rows (a bias gradient) ran on ~100 threads, and a row reduction read
-/// each row with a single thread. A plane is taken when each output folds at least a plane's
-/// worth of vectors, for the plain folds (not the `Arg*`, top-k or boolean ones).
-pub fn prefers_plane(client: &Client, problem: &ReduceProblem, settings: &ReduceVectorSettings) -> bool {
-    use crate::components::instructions::ReduceOperationConfig as Op;
-    let plane = client.properties().hardware.plane_size_max as usize;
-    crate::launch::support_plane(client)
-        && plane > 1
-        && matches!(problem.instruction, Op::Sum | Op::Mean | Op::Prod | Op::Max | Op::Min | Op::MaxAbs)
-        && problem.reduce_len / settings.vector_size_input.max(1) >= plane
+/// clip-burn patch (see vendor/cubek-reduce/README.md): the routine a reduction that asks for
+/// the *inferred unit* routine runs as. Without autotune burn asks for it for every reduction:
+/// one thread per output, so a bias gradient (a column sum over 12800 rows) ran on ~100 threads
+/// and a LayerNorm row was read by a single thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InferredUnit {
+    /// Short folds, or folds the plane and cube routines do not take (`Arg*`, top-k, boolean).
+    Unit,
+    /// One plane (warp) per output vector: each output folds at least a plane's worth of vectors.
+    Plane,
+    /// One cube of planes per output vector: as `Plane`, with fewer than [`FEW_OUTPUTS`] output
+    /// vectors, too few planes to fill a GPU (a bias gradient: 768 columns in vectors of 8 are
+    /// 96 planes, each reading 400 rows one after the other).
+    Cube,
+}
+
+/// Below this many output vectors a reduction is spread over cubes rather than planes: the
+/// bound under which burn's autotune ranks the cube routine first.
+pub const FEW_OUTPUTS: usize = 128;
+
+/// Which routine an inferred-unit reduction becomes, from the plane size (0 where planes are
+/// unsupported), the fold, and the problem's shape.
+pub fn inferred_unit(
+    plane_size: usize,
+    problem: &ReduceProblem,
+    settings: &ReduceVectorSettings,
+) -> InferredUnit {
+    use ReduceOperationConfig as Op;
+    let plain = matches!(problem.instruction, Op::Sum | Op::Mean | Op::Prod | Op::Max | Op::Min | Op::MaxAbs);
+    let fold_vectors = problem.reduce_len / settings.vector_size_input.max(1);
+    if plane_size <= 1 || !plain || fold_vectors < plane_size {
+        InferredUnit::Unit
+    } else if working_units(settings, problem) < FEW_OUTPUTS {
+        InferredUnit::Cube
+    } else {
+        InferredUnit::Plane
+    }
+}
+
+/// Prepares an inferred-unit reduction as the routine [`inferred_unit`] picks (a cube that the
+/// device cannot hold, e.g. for its shared memory, falls back to planes).
+pub fn prepare_inferred_unit(
+    client: &Client,
+    problem: ReduceProblem,
+    settings: ReduceVectorSettings,
+) -> Result<(ReduceBlueprint, ReduceLaunchSettings), ReduceError> {
+    use super::{cube::{CubeRoutine, CubeStrategy}, plane::{PlaneRoutine, PlaneStrategy}};
+    let plane_size = match crate::launch::support_plane(client) {
+        true => client.properties().hardware.plane_size_max as usize,
+        false => 0,
+    };
+    let plane = PlaneStrategy { independent: true };
+    match inferred_unit(plane_size, &problem, &settings) {
+        InferredUnit::Unit => UnitRoutine.prepare(client, problem, settings, BlueprintStrategy::Inferred(UnitStrategy)),
+        InferredUnit::Plane => PlaneRoutine.prepare(client, problem, settings, BlueprintStrategy::Inferred(plane)),
+        InferredUnit::Cube => {
+            let cube = BlueprintStrategy::Inferred(CubeStrategy { use_planes: true });
+            CubeRoutine
+                .prepare(client, problem.clone(), settings.clone(), cube)
+                .or_else(|_| PlaneRoutine.prepare(client, problem, settings, BlueprintStrategy::Inferred(plane)))
+        }
+    }
 }

@@ -392,13 +392,9 @@ impl TraceRunner for FusedReduceLaunch<'_> {
 
         let (blueprint, settings) = match self.strategy.clone() {
             // clip-burn patch (vendor/cubek-reduce/README.md): the unit routine asked for
-            // without autotune runs as a plane reduction when each output folds a plane's worth.
-            RoutineStrategy::Unit(cubek::reduce::routines::BlueprintStrategy::Inferred(_))
-                if cubek::reduce::routines::unit::prefers_plane(client, &problem, &settings) =>
-            {
-                let strategy = cubek::reduce::routines::plane::PlaneStrategy { independent: true };
-                let strategy = cubek::reduce::routines::BlueprintStrategy::Inferred(strategy);
-                PlaneRoutine.prepare(client, problem, settings, strategy)?
+            // without autotune runs as a cube or plane reduction where the fold is long.
+            RoutineStrategy::Unit(cubek::reduce::routines::BlueprintStrategy::Inferred(_)) => {
+                cubek::reduce::routines::unit::prepare_inferred_unit(client, problem, settings)?
             }
             RoutineStrategy::Unit(strategy) => {
                 let routine = UnitRoutine;
