@@ -24,10 +24,10 @@
 # Usage: tests/gpu/train.sh PATH/TO/clip-burn(cuda release build)
 # With the device tool: build here first (`CARGO_TARGET_DIR=~/.cache/clip-burn/target/cuda-release
 # cargo build --release --locked -p clip-trainer --features cuda`, ~17 min on 2 cores cold), strip
-# it and compress it with `xz -9e` to gpu-bin/clip-burn.xz (gitignored; gpu-bin/COMMIT says which
-# commit; gzip's 28 MB with the checkout would pass the tool's 64 MiB, xz's is 18 MB), keep only
-# the Python 3.12 regex wheel in tests/gpu/wheels, then run with carry ["gpu-bin",
-# "tests/gpu/wheels"] and timeout_s 590:
+# it and compress it with `xz -9` to gpu-bin/clip-burn.xz (gitignored; gpu-bin/COMMIT says which
+# commit; xz's 16 MB and the 37 MB checkout fit the tool's 64 MiB, gzip's 28 MB do not), keep only
+# the Python 3.12 regex wheel in tests/gpu/wheels, then run with carry ["gpu-bin/clip-burn.xz",
+# "tests/gpu/wheels"] and timeout_s 590 (one call: a start costs ~30 s of the 900 s):
 #   python3 -c "import lzma, shutil; shutil.copyfileobj(lzma.open('gpu-bin/clip-burn.xz'), open('/tmp/cb', 'wb'))" &&
 #   chmod +x /tmp/cb && bash tests/gpu/train.sh /tmp/cb
 set -uo pipefail
