@@ -145,11 +145,11 @@ fn patched_reductions_match_f64_sums_on_wgpu() {
     let Some(client) = wgpu() else { return };
     // cubecl's wgpu exposes no plane operations on lavapipe: there every fold goes through the
     // patched dispatch to the unit branch; the cube and plane branches run on GPUs with planes
-    // (tests/gpu/train.sh compares the training losses).
+    // (tests/gpu/train.sh: the bench losses must fall, amp_bf16's must follow fp32's).
     let planes = cubek::reduce::launch::support_plane(&client);
     eprintln!("plane operations: {planes} (plane size {})", client.properties().hardware.plane_size_max);
-    // Column folds with few outputs (cube routine), many outputs (plane), row folds (plane),
-    // and folds too short for a plane (unit).
+    // Where planes exist: column folds with few outputs (cube routine), many outputs (plane),
+    // row folds (plane), and folds too short for a plane (unit).
     for (rows, cols, axis) in [(4096, 96, 0), (1000, 768, 0), (2048, 4096, 0), (300, 1024, 1), (512, 12, 1), (24, 64, 0)] {
         let data = values(rows * cols, (rows * cols + axis) as u64);
         for op in [Op::Sum, Op::Mean, Op::Max] {

@@ -9,9 +9,8 @@ cd "$(dirname "$0")/../.."
 F=tests/fixtures
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 # NVRTC (CUDA C++ runtime compiler) must be loadable: the toolkit's lib64 or a pip wheel's.
-nvrtc_dirs=$(find / -xdev \( -name 'libnvrtc.so*' -o -name 'libnvrtc-builtins.so*' \) -printf '%h\n' 2>/dev/null | grep -v /stubs | sort -u | tr '\n' ':')
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$nvrtc_dirs"
-echo "NVRTC found in: ${nvrtc_dirs:-nowhere}"
+source tests/gpu/cuda-libs.sh
+echo "NVRTC/NCCL found in: ${cuda_lib_dirs:-nowhere}"
 mapfile -t PROMPTS < tests/gpu/prompts.txt
 for model in vit_quickgelu vit_gelu rn; do
   args=()

@@ -14,11 +14,11 @@ set -uo pipefail
 BIN=$(realpath "${1:?clip-burn cuda build}"); shift
 OUTDIR=/tmp/mm-out
 mkdir -p "$OUTDIR"
-nvrtc_dirs=$(find / -xdev \( -name 'libnvrtc.so*' -o -name 'libnvrtc-builtins.so*' \) -printf '%h\n' 2>/dev/null | grep -v /stubs | sort -u | tr '\n' ':')
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$nvrtc_dirs"
+source "$(dirname "$0")/cuda-libs.sh"
 B32=(--model ViT-B-32 --batch "${BATCH:-256}" --precision "${PRECISION:-amp_bf16}" --lr 1e-4)
-mem_gb=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-wave=$(( mem_gb / 1024 / 19 )); [ "$wave" -lt 1 ] && wave=1
+# Processes compiling at once: one bench at batch 256 amp_bf16 holds ~15 GiB; 19 GiB each.
+mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+wave=$(( mem_mib / 1024 / 19 )); [ "$wave" -lt 1 ] && wave=1
 run() { # candidate label timeout args...
   local c=$1 label=$2 limit=$3; shift 3
   mkdir -p "/tmp/mm-$c"

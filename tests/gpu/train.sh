@@ -46,8 +46,7 @@ pack() {
 }
 trap pack EXIT
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUTDIR/gpu.txt" || true
-nvrtc_dirs=$(find / -xdev \( -name 'libnvrtc.so*' -o -name 'libnvrtc-builtins.so*' -o -name 'libnccl.so*' \) -printf '%h\n' 2>/dev/null | grep -v /stubs | sort -u | tr '\n' ':')
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$nvrtc_dirs"
+source tests/gpu/cuda-libs.sh
 export CLIP_BURN_CACHE=/tmp/clip-burn-cache
 # clip-burn runs in /tmp/cbrun, whose cubecl.toml logs each kernel compilation and each autotune
 # result to stderr (timestamped below) and every autotune decision as JSON.
