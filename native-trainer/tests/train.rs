@@ -16,11 +16,30 @@ fn ok(out: Output) -> Output {
     out
 }
 
+/// A fresh directory for one test of this run. A run keeps its directories (a failure can be
+/// looked at); the next run removes those of runs that have exited (a few hundred MB each).
 fn scratch(name: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_exited_runs);
     let dir = std::env::temp_dir().join(format!("clip-burn-train-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes `clip-burn-train-<pid>-*` directories whose process is gone (Linux: `/proc/<pid>`).
+fn remove_exited_runs() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("clip-burn-train-").and_then(|rest| rest.split('-').next()).and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid.filter(|&pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// One small synth data set shared by the tests of this file.

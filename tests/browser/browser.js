@@ -1,6 +1,6 @@
 // Launches Debian's Chromium with playwright-core (never a downloaded browser).
 import { chromium } from "playwright-core";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -16,6 +16,13 @@ export async function launch({ gpu = false, userDataDir } = {}) {
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args,
   });
+  if (!userDataDir) {
+    // A profile made here is removed with the browser: every test run would otherwise leave one.
+    const close = context.close.bind(context);
+    context.close = async (...args) => {
+      try { await close(...args); } finally { rmSync(dir, { recursive: true, force: true }); }
+    };
+  }
   return { context, dir };
 }
 

@@ -2,9 +2,10 @@
 # Races cubek's matmul routines inside clip-burn's ViT-B-32 training step on a GPU, without
 # autotune: clip-burn's vendored cubek-matmul reads CUBEK_MATMUL (the routine tried first:
 # default = cubek's own SimpleCyclicCmma, tma_mma, ordered_mma, simple_mma, double_mma,
-# double_mma_specialized, specialized_mma, specialized_tma_mma; any other name, e.g. `shipped`,
+# double_mma_specialized, specialized_mma, specialized_tma_mma; `cublas`: cuBLAS through
+# vendor/burn-cubecl, the shipped chain for what it does not take; any other name, e.g. `shipped`,
 # warns and keeps the shipped chain, TMA then ordered), and this script runs the same bench once
-# per name given.
+# per name given. The losses printed check a routine against the others (same seed, same data).
 # Phase 1 compiles every candidate's kernels at once (one process and kernel cache each; NVRTC is
 # single-threaded per process), phase 2 times each one warm, one after the other. A routine that
 # refuses a shape (TMA: unaligned strides) leaves it to cubek's default, silently.

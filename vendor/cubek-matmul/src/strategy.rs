@@ -145,6 +145,8 @@ fn auto(
 /// clip-burn patch: the routines `Auto` tries before cubek's default (SimpleCyclicCmma), in
 /// order. `CUBEK_MATMUL=<name>` puts one routine first (read once; to race them on a GPU with
 /// tests/gpu/race-matmul.sh; `default` adds none), an unknown name is an error on stderr.
+/// `cublas` is no cubek routine: burn-cubecl (vendor/burn-cubecl) calls cuBLAS on CUDA, and
+/// what cuBLAS does not take gets the shipped chain.
 #[cfg(feature = "multi-level")]
 pub mod routines {
     use super::multi_level::{
@@ -156,11 +158,13 @@ pub mod routines {
         },
     };
     use crate::routine::BlueprintStrategy;
+    use cubecl::client::Client;
     use std::sync::OnceLock;
 
     /// The names `CUBEK_MATMUL` takes.
-    pub const NAMES: [&str; 8] = [
+    pub const NAMES: [&str; 9] = [
         "default",
+        "cublas",
         "tma_mma",
         "ordered_mma",
         "simple_mma",
@@ -170,7 +174,8 @@ pub mod routines {
         "specialized_tma_mma",
     ];
 
-    /// The routine a `CUBEK_MATMUL` name stands for (`default`: none, cubek's own choice).
+    /// The routine a `CUBEK_MATMUL` name stands for (`default`: none, cubek's own choice;
+    /// `cublas`: none, no cubek routine).
     pub fn named(name: &str) -> Option<Strategy> {
         let mma = TileMatmulKind::Mma;
         let simple = || SimpleArgs { multi_rows: false, tile_matmul: mma };
@@ -192,21 +197,32 @@ pub mod routines {
         })
     }
 
+    /// `CUBEK_MATMUL`, read once; `None` when unset or not a name.
+    fn chosen() -> Option<&'static str> {
+        static OVERRIDE: OnceLock<Option<String>> = OnceLock::new();
+        OVERRIDE
+            .get_or_init(|| {
+                let name = std::env::var("CUBEK_MATMUL").ok()?;
+                if !NAMES.contains(&name.as_str()) {
+                    eprintln!("CUBEK_MATMUL={name} is not one of {}; ignored", NAMES.join(", "));
+                    return None;
+                }
+                Some(name)
+            })
+            .as_deref()
+    }
+
+    /// Whether matmuls on `client` go to cuBLAS (`CUBEK_MATMUL=cublas` and a CUDA client).
+    pub fn external_on(client: &Client) -> bool {
+        chosen() == Some("cublas") && client.name() == "cuda"
+    }
+
     /// TMA where the strides allow it, else the ordered double-buffered mma routine.
     pub(super) fn preferred() -> Vec<Strategy> {
-        static OVERRIDE: OnceLock<Option<String>> = OnceLock::new();
-        let chosen = OVERRIDE.get_or_init(|| {
-            let name = std::env::var("CUBEK_MATMUL").ok()?;
-            if !NAMES.contains(&name.as_str()) {
-                eprintln!("CUBEK_MATMUL={name} is not one of {}; ignored", NAMES.join(", "));
-                return None;
-            }
-            Some(name)
-        });
-        match chosen.as_deref() {
+        match chosen() {
             Some("default") => Vec::new(),
+            Some("cublas") | None => ["tma_mma", "ordered_mma"].into_iter().filter_map(named).collect(),
             Some(name) => named(name).into_iter().collect(),
-            None => ["tma_mma", "ordered_mma"].into_iter().filter_map(named).collect(),
         }
     }
 }

@@ -139,7 +139,12 @@ pub fn inferred_unit(
 ) -> InferredUnit {
     use ReduceOperationConfig as Op;
     let plain = matches!(problem.instruction, Op::Sum | Op::Mean | Op::Prod | Op::Max | Op::Min | Op::MaxAbs);
-    let fold_vectors = problem.reduce_len / settings.vector_size_input.max(1);
+    // Vectors each output vector folds: along the reduced axis they hold several of its
+    // elements; across it (perpendicular: a column sum) each holds one per output of the vector.
+    let fold_vectors = match settings.vectorization_mode {
+        VectorizationMode::Parallel => problem.reduce_len / settings.vector_size_input.max(1),
+        VectorizationMode::Perpendicular => problem.reduce_len,
+    };
     if plane_size <= 1 || !plain || fold_vectors < plane_size {
         InferredUnit::Unit
     } else if working_units(settings, problem) < FEW_OUTPUTS {

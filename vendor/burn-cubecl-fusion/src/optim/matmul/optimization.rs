@@ -184,7 +184,9 @@ impl MatmulOptimization {
                 .get_handle_ref(id)
                 .is_some_and(|handle| handle.tiles.is_some())
         });
-        if stored {
+        // clip-burn patch (vendor/burn-cubecl/README.md): under CUBEK_MATMUL=cublas on CUDA the
+        // matmul runs alone (the eager path calls cuBLAS), its fused neighbours in their own kernel.
+        if stored || cubek::matmul::strategy::routines::external_on(&self.info.client) {
             arg.execute_fallback(context);
             return;
         }
