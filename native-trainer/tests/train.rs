@@ -295,6 +295,29 @@ fn bench_train_reports_throughput_and_memory() {
     assert_eq!(out.status.code(), Some(2), "--synthetic is required");
 }
 
+/// `bench matmul` on the device the test run names (lavapipe's cubecl kernels under
+/// scripts/test.sh, else the CPU): every layout of a training step agrees with the CPU's product,
+/// and each shape is timed.
+#[test]
+fn bench_matmul_checks_every_layout_on_the_test_device() {
+    let device = std::env::var("CLIP_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let bench = |extra: &[&str]| {
+        let mut args = vec!["--device", device.as_str(), "bench", "matmul", "--dtype", "f32", "--steps", "2"];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_clip-burn")).args(&args).output().unwrap()
+    };
+    let out = ok(bench(&["--shape", "64x32x48", "--shape", "3x16x8x4", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 9, "{report}");
+    assert!(checks.iter().all(|c| c["ok"] == true && c["max_abs_reference"].as_f64().unwrap() > 1.0), "{report}");
+    let timings = report["timings"].as_array().unwrap();
+    assert_eq!(timings[1]["shape"], serde_json::json!([3, 16, 8, 4]));
+    assert!(timings.iter().all(|t| t["tflops"].as_f64().unwrap() > 0.0), "{report}");
+    let out = bench(&["--shape", "64x0x8"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("every size positive"));
+}
+
 /// `clip-burn launch` starts two processes (TCP between them, each half the batch): the loss
 /// curve is the one of a single process with the whole batch, also with `--accum-freq`; a
 /// checkpoint holds both data positions and resumes onto the same curve with two processes, and

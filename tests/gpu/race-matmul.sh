@@ -26,10 +26,16 @@ run() { # candidate label timeout args...
   (cd "/tmp/mm-$c" && CUBEK_MATMUL=$c CLIP_BURN_CACHE="/tmp/mm-cache-$c" timeout "$limit" "$BIN" --device cuda \
     bench train --synthetic --json "${B32[@]}" "$@" > "$OUTDIR/$c.$label.json" 2> "$OUTDIR/$c.$label.log")
 }
+# `bench matmul` per candidate (after its cold run, in the same background job): each layout of
+# the step checked against the CPU, then TFLOP/s of the 4096 cube and ViT-B-32's GEMMs.
+matmul() { # candidate
+  (cd "/tmp/mm-$1" && CUBEK_MATMUL=$1 CLIP_BURN_CACHE="/tmp/mm-cache-$1" timeout "${MATMUL_LIMIT:-120}" "$BIN" --device cuda \
+    bench matmul --dtype "${MATMUL_DTYPE:-bf16}" --json > "$OUTDIR/$1.matmul.json" 2> "$OUTDIR/$1.matmul.log")
+}
 echo "== compile (waves of $wave) at $SECONDS s"
 i=0
 for c in "$@"; do
-  run "$c" cold "${COLD_LIMIT:-200}" --steps 1 --warmup-steps 1 &
+  { run "$c" cold "${COLD_LIMIT:-200}" --steps 1 --warmup-steps 1; matmul "$c"; } &
   i=$((i + 1)); [ $((i % wave)) = 0 ] && wait
 done
 wait
@@ -49,6 +55,20 @@ if warm:
           f"losses {warm['losses'][0]:.4f} -> {warm['losses'][-1]:.4f}  peak {warm['peak_memory_bytes']/2**30:.2f} GiB")
 else:
     print(f"{c:22s} FAILED: " + " | ".join(open(f"{out}/{c}.warm.log").read().strip().splitlines()[-3:])[:400])
+PY
+done
+for c in "$@"; do
+  python3 - "$OUTDIR" "$c" <<'PY'
+import json, sys
+out, c = sys.argv[1:]
+try:
+    r = json.load(open(f"{out}/{c}.matmul.json"))
+except Exception:
+    print(f"{c:22s} bench matmul FAILED: " + " | ".join(open(f"{out}/{c}.matmul.log").read().strip().splitlines()[-3:])[:400])
+    sys.exit()
+wrong = [k["layout"] for k in r["checks"] if not k["ok"]]
+times = "  ".join("x".join(map(str, t["shape"])) + f" {t['tflops']:.0f}" for t in r["timings"])
+print(f"{c:22s} layouts {'all ok' if not wrong else 'WRONG: ' + ', '.join(wrong)}  TFLOP/s {times}")
 PY
 done
 [ -n "${OUT:-}" ] && tar czf "$OUT/mm-out.tgz" -C /tmp mm-out

@@ -1,6 +1,8 @@
 //! `clip-burn bench train`: training throughput on synthetic data — samples/s, step time and
 //! peak memory — for comparison with open_clip at the same settings
-//! (`tests/bench/train_open_clip.py`).
+//! (`tests/bench/train_open_clip.py`). `clip-burn bench matmul`: the matmul alone (`matmul.rs`).
+
+mod matmul;
 
 use std::time::Instant;
 
@@ -21,6 +23,8 @@ use crate::rng::Rng;
 pub enum Args {
     /// Optimiser steps on random pictures and token ids (forward, backward, AdamW).
     Train(TrainArgs),
+    /// The device's matmul: every layout of a training step checked against the CPU, then timed.
+    Matmul(matmul::MatmulArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -77,7 +81,13 @@ struct Report {
 }
 
 pub fn run(args: Args, device_name: &str) -> Result<()> {
-    let Args::Train(args) = args;
+    match args {
+        Args::Train(args) => train(args, device_name),
+        Args::Matmul(args) => matmul::run(args, device_name),
+    }
+}
+
+fn train(args: TrainArgs, device_name: &str) -> Result<()> {
     if args.batch < 2 || args.steps == 0 {
         bail!("--batch must be at least 2 and --steps positive");
     }

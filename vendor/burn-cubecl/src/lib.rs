@@ -1,10 +1,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// TODO: remove when fixed in cubecl
-#![allow(semicolon_in_expressions_from_non_local_macros)]
 // clip-burn: vendored as a path crate, whose lints cargo does not cap; without `autotune` the
-// tunable kernels are never called (vendor/burn-cubecl/README.md).
-#![allow(dead_code)]
+// tunable kernels are never called (vendor/burn-cubecl/README.md). Upstream's allow of
+// `semicolon_in_expressions_from_non_local_macros`, a lint this Rust no longer has, is removed.
+#![allow(dead_code, unused_imports)]
 
 //! The Burn backend for every [CubeCL](https://github.com/tracel-ai/cubecl) runtime.
 //!
