@@ -3,6 +3,11 @@
 # not CI), inside one time budget (BUDGET seconds, default 520: the device tool allows 600 per call
 # and 15 minutes per session, machine start included). Sections run most-informative first; each
 # gets what is left of the budget (capped), and a section that cannot fit is skipped and says so:
+#   0. the matmul routines named in RACE (default "shipped cublas"; RACE= skips it) raced with
+#      race-matmul.sh: each one's layouts checked against the CPU and its TFLOP/s (`bench
+#      matmul`), its cold first step and warm samples/s in the training step; the fastest whose
+#      layouts all agree and whose bench ran is CUBEK_MATMUL for every section after (its kernel
+#      cache too, so section 1 measures a warm first step then);
 #   1. clip-burn ViT-B-32 batch 256 amp_bf16 with an empty kernel cache: the first step's cost
 #      (every kernel compiled, and tuned in a build with the `autotune` feature, logged with
 #      timestamps: 95 s on an H200 without autotune, 56 s of it matmul kernels) and, once warm, the race figure;
@@ -95,7 +100,38 @@ bench() { # name cap args... (in $RUNDIR, default /tmp/cbrun: its cubecl.toml)
 # lr 1e-4: at 5e-4 without warm-up the loss of ViT-B-32 on the fixed batch spikes (H200, both precisions).
 B32=(--model ViT-B-32 --steps 10 --warmup-steps 2 --lr 1e-4)
 
-echo "== 1. clip-burn, empty kernel cache"
+RACE=${RACE-shipped cublas}
+if [ -n "$RACE" ]; then
+  echo "== 0. matmul routines: $RACE"
+  if limit=$(slot 240); then
+    # shellcheck disable=SC2086
+    COLD_LIMIT=$((limit / 2)) MATMUL_LIMIT=60 STEPS=10 OUT= timeout "$limit" bash tests/gpu/race-matmul.sh "$BIN" $RACE 2>&1 | tee "$OUTDIR/race.txt"
+    cp -r /tmp/mm-out "$OUTDIR/" 2>/dev/null
+    winner=$(python3 - /tmp/mm-out $RACE <<'PY'
+import json, sys
+out, names = sys.argv[1], sys.argv[2:]
+best = None
+for c in names:
+    try:
+        warm = json.load(open(f"{out}/{c}.warm.json"))
+        checks = json.load(open(f"{out}/{c}.matmul.json"))["checks"]
+    except Exception:
+        continue
+    if all(k["ok"] for k in checks) and (best is None or warm["samples_per_s"] > best[1]):
+        best = (c, warm["samples_per_s"])
+print(best[0] if best else "")
+PY
+)
+    if [ -n "$winner" ]; then
+      echo "== matmul routine for the sections below: $winner" | tee "$OUTDIR/routine.txt"
+      export CUBEK_MATMUL=$winner CLIP_BURN_CACHE=/tmp/mm-cache-$winner
+    fi
+  else
+    skipped race
+  fi
+fi
+
+echo "== 1. clip-burn, empty kernel cache (warm when section 0 chose a routine)"
 bench b32_256_amp_bf16_cold 200 "${B32[@]}" --batch 256 --precision amp_bf16
 
 echo "== 1b. where a step's time goes: 2 steps with cubecl's per-kernel profiling log"
