@@ -1,5 +1,5 @@
 //! clip-burn patch (vendor/burn-cubecl/README.md): matmuls through cuBLAS on the CUDA backend,
-//! when `CUBEK_MATMUL=cublas` (`cubek::matmul::strategy::routines::external`).
+//! when `CUBEK_MATMUL=cublas` (`cubek::matmul::strategy::routines::external_on`).
 //!
 //! The operands' device pointers come from cubecl's `get_resource`, which (patched in
 //! vendor/cubecl-cuda) also says the stream it ordered behind the buffers' writers and its
