@@ -301,11 +301,17 @@ fn bench_train_reports_throughput_and_memory() {
 #[test]
 fn bench_matmul_checks_every_layout_on_the_test_device() {
     let device = std::env::var("CLIP_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    let bench = |extra: &[&str]| {
+    let bench_with = |routine: Option<&str>, extra: &[&str]| {
         let mut args = vec!["--device", device.as_str(), "bench", "matmul", "--dtype", "f32", "--steps", "2"];
         args.extend(extra);
-        Command::new(env!("CARGO_BIN_EXE_clip-burn")).args(&args).output().unwrap()
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clip-burn"));
+        command.args(&args).env_remove("CUBEK_MATMUL");
+        if let Some(routine) = routine {
+            command.env("CUBEK_MATMUL", routine);
+        }
+        command.output().unwrap()
     };
+    let bench = |extra: &[&str]| bench_with(None, extra);
     let out = ok(bench(&["--shape", "64x32x48", "--shape", "3x16x8x4", "--json"]));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
@@ -316,6 +322,12 @@ fn bench_matmul_checks_every_layout_on_the_test_device() {
     assert!(timings.iter().all(|t| t["tflops"].as_f64().unwrap() > 0.0), "{report}");
     let out = bench(&["--shape", "64x0x8"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("every size positive"));
+    // `CUBEK_MATMUL=cublas` is a known name, and off CUDA it changes nothing: cubek's kernels run.
+    let out = ok(bench_with(Some("cublas"), &["--shape", "8x8x8", "--json"]));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("is not one of"), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["routine"], "cublas");
+    assert!(report["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{report}");
 }
 
 /// `clip-burn launch` starts two processes (TCP between them, each half the batch): the loss
