@@ -36,7 +36,7 @@ fn remove_exited_runs() {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let pid = name.strip_prefix("clip-burn-train-").and_then(|rest| rest.split('-').next()).and_then(|pid| pid.parse::<u32>().ok());
-        if let Some(pid) = pid.filter(|&pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+        if pid.is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
