@@ -321,7 +321,12 @@ fn bench_matmul_checks_every_layout_on_the_test_device() {
     assert_eq!(timings[1]["shape"], serde_json::json!([3, 16, 8, 4]));
     assert!(timings.iter().all(|t| t["tflops"].as_f64().unwrap() > 0.0), "{report}");
     let out = bench(&["--shape", "64x0x8"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("every size positive"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("every size must be positive"));
+    for (shape, error) in [("64x8", "expected MxKxN or BxMxKxN"), ("4x4xfour", "expected MxKxN"), ("100000x100000x2", "over 2^31 elements")] {
+        let out = bench(&["--shape", shape]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && stderr.contains(error) && !stderr.contains("panicked"), "{shape}: {stderr}");
+    }
     // `CUBEK_MATMUL=cublas` is a known name, and off CUDA it changes nothing: cubek's kernels run.
     let out = ok(bench_with(Some("cublas"), &["--shape", "8x8x8", "--json"]));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("is not one of"), "{}", String::from_utf8_lossy(&out.stderr));

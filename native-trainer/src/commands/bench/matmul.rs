@@ -134,11 +134,21 @@ pub fn run(args: MatmulArgs, device_name: &str) -> Result<()> {
 fn parse_shape(text: &str) -> Result<[usize; 4]> {
     let dims = text.split('x').map(|d| d.trim().parse::<usize>()).collect::<Result<Vec<_>, _>>();
     let dims = dims.with_context(|| format!("--shape {text}: expected MxKxN or BxMxKxN"))?;
-    match dims[..] {
-        [m, k, n] if m * k * n > 0 => Ok([1, m, k, n]),
-        [b, m, k, n] if b * m * k * n > 0 => Ok([b, m, k, n]),
-        _ => bail!("--shape {text}: expected MxKxN or BxMxKxN, every size positive"),
+    let shape = match dims[..] {
+        [m, k, n] => [1, m, k, n],
+        [b, m, k, n] => [b, m, k, n],
+        _ => bail!("--shape {text}: expected MxKxN or BxMxKxN"),
+    };
+    if shape.contains(&0) {
+        bail!("--shape {text}: every size must be positive");
     }
+    // Each operand and the product must be a tensor a device can index with 32 bits.
+    let [b, m, k, n] = shape;
+    let elements = |x: usize, y: usize| b.checked_mul(x).and_then(|v| v.checked_mul(y)).filter(|&v| v <= i32::MAX as usize);
+    if elements(m, k).is_none() || elements(k, n).is_none() || elements(m, n).is_none() {
+        bail!("--shape {text}: an operand over 2^31 elements");
+    }
+    Ok(shape)
 }
 
 /// Small integers (-8..=8) drawn from `seed`: exact in f16, bf16 and TF32.
