@@ -24,6 +24,7 @@ pub mod config;
 pub mod device;
 mod error;
 pub mod import;
+pub mod layer_norm;
 pub mod loss;
 pub mod precision;
 pub mod preprocess;

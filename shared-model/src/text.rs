@@ -7,7 +7,8 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 
 use crate::config::TextConfig;
-use crate::transformer::{layer_norm, param, Activation, Transformer};
+use crate::layer_norm;
+use crate::transformer::{param, Activation, Transformer};
 
 #[derive(Module, Debug)]
 pub struct TextTower {
@@ -27,7 +28,7 @@ impl TextTower {
                 .init(device),
             positional_embedding: param([cfg.context_length, w], 0.01, device),
             transformer: Transformer::new(w, cfg.layers, cfg.heads, cfg.mlp_ratio, act, device),
-            ln_final: layer_norm(w, device),
+            ln_final: layer_norm::init(w, device),
             text_projection: param([w, embed_dim], (w as f64).powf(-0.5), device),
         }
     }
@@ -57,7 +58,7 @@ impl TextTower {
     /// # Shapes
     /// - tokens: `[B, T, W]`, ids: `[B, T]` -> `[B, E]`
     pub fn head(&self, tokens: Tensor<3>, ids: Tensor<2, Int>) -> Tensor<2> {
-        Self::pool(self.ln_final.forward(tokens), ids).matmul(self.text_projection.val()).cast(FloatDType::F32)
+        Self::pool(layer_norm::forward(&self.ln_final, tokens), ids).matmul(self.text_projection.val()).cast(FloatDType::F32)
     }
 
     /// # Shapes

@@ -2,12 +2,12 @@
 //! `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`. Field names are open_clip's checkpoint keys.
 
 use burn::module::Param;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{LayerNorm, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid};
+use burn::tensor::activation::{gelu, sigmoid, softmax};
 use burn::tensor::Distribution;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
+
+use crate::layer_norm;
 
 /// The MLP activation, chosen by the config's `quick_gelu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,11 @@ impl Activation {
 
 /// Scaled dot-product attention over projected queries, keys and values, split into heads.
 ///
+/// Composed here rather than through burn's `attention` op: under autodiff that op is its naive
+/// fallback, whose softmax shifts by a max that is not detached, so every backward pass ran the
+/// max's arg-max, a scatter into zeros and its reduction for a gradient that is zero in exact
+/// arithmetic. burn's `softmax` detaches the shift.
+///
 /// # Shapes
 /// - q: `[B, Tq, D]`, k and v: `[B, Tk, D]` -> `[B, Tq, D]`
 pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
@@ -40,8 +45,15 @@ pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usi
     let tk = k.dims()[1];
     let hd = d / heads;
     let split = |x: Tensor<3>, t: usize| x.reshape([b, t, heads, hd]).swap_dims(1, 2); // (B, nh, T, hs)
-    let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
-    let y = attention(split(q, tq), split(k, tk), split(v, tk), None, None, options);
+    let scores = split(q, tq).matmul(split(k, tk).swap_dims(2, 3)) * (hd as f64).powf(-0.5);
+    let scores = if causal {
+        // True above the diagonal: a query sees itself and the keys before it.
+        let future = Tensor::<2, Bool>::tril_mask([tq, tk], 0, &scores.device()).unsqueeze::<4>();
+        scores.mask_fill(future, f32::NEG_INFINITY)
+    } else {
+        scores
+    };
+    let y = softmax(scores, 3).matmul(split(v, tk));
     y.swap_dims(1, 2).reshape([b, tq, d])
 }
 
@@ -104,8 +116,8 @@ pub struct ResidualAttentionBlock {
 
 impl ResidualAttentionBlock {
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), causal);
-        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+        let x = x.clone() + self.attn.forward(layer_norm::forward(&self.ln_1, x), causal);
+        x.clone() + self.mlp.forward(layer_norm::forward(&self.ln_2, x))
     }
 }
 
@@ -120,9 +132,9 @@ impl Transformer {
         let hidden = (width as f64 * mlp_ratio) as usize;
         let resblocks = (0..layers)
             .map(|_| ResidualAttentionBlock {
-                ln_1: layer_norm(width, device),
+                ln_1: layer_norm::init(width, device),
                 attn: Attention::new(width, heads, device),
-                ln_2: layer_norm(width, device),
+                ln_2: layer_norm::init(width, device),
                 mlp: Mlp {
                     c_fc: LinearConfig::new(width, hidden).init(device),
                     c_proj: LinearConfig::new(hidden, width).init(device),
@@ -138,11 +150,6 @@ impl Transformer {
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         self.resblocks.iter().fold(x, |x, block| block.forward(x, causal))
     }
-}
-
-/// LayerNorm with open_clip's eps (1e-5); burn widens f16/bf16 inputs to f32 inside.
-pub fn layer_norm(width: usize, device: &Device) -> LayerNorm {
-    LayerNormConfig::new(width).with_epsilon(1e-5).init(device)
 }
 
 /// A learnable raw tensor (`proj`, `class_embedding`, ...), normal-initialised like open_clip.

@@ -9,7 +9,8 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 
 use crate::precision::float_dtype;
-use crate::transformer::{layer_norm, param, Activation, Transformer};
+use crate::layer_norm;
+use crate::transformer::{param, Activation, Transformer};
 
 #[derive(Module, Debug)]
 pub struct VisionTransformer {
@@ -32,9 +33,9 @@ impl VisionTransformer {
             conv1: Conv2dConfig::new([3, width], [patch, patch]).with_stride([patch, patch]).with_bias(false).init(device),
             class_embedding: param([width], scale, device),
             positional_embedding: param([grid * grid + 1, width], scale, device),
-            ln_pre: layer_norm(width, device),
+            ln_pre: layer_norm::init(width, device),
             transformer: Transformer::new(width, layers, heads, mlp_ratio, act, device),
-            ln_post: layer_norm(width, device),
+            ln_post: layer_norm::init(width, device),
             proj: param([width, embed_dim], scale, device),
         }
     }
@@ -48,7 +49,7 @@ impl VisionTransformer {
         let [b, _, w] = x.dims();
         let cls = self.class_embedding.val().reshape([1, 1, w]).expand([b, 1, w]);
         let x = Tensor::cat(vec![cls, x], 1) + self.positional_embedding.val().unsqueeze();
-        self.ln_pre.forward(x)
+        layer_norm::forward(&self.ln_pre, x)
     }
 
     /// `conv1` (kernel = stride = P, no padding, no bias) as one matmul of the flattened
@@ -77,7 +78,7 @@ impl VisionTransformer {
     /// - tokens: `[B, T, W]` -> `[B, W]`
     pub fn pool(&self, tokens: Tensor<3>) -> Tensor<2> {
         let [b, _, w] = tokens.dims();
-        self.ln_post.forward(tokens.narrow(1, 0, 1).reshape([b, w]))
+        layer_norm::forward(&self.ln_post, tokens.narrow(1, 0, 1).reshape([b, w]))
     }
 
     /// The features of the blocks' output tokens: pooled, projected, in f32.
