@@ -229,70 +229,18 @@ mod autodiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Tolerance;
 
-    /// Deterministic values in about [-1.5, 2.5] (a hash of index and seed), shape `[a, b, c]`.
-    fn random(shape: [usize; 3], seed: u64, device: &Device) -> Tensor<3> {
-        let n = shape.iter().product::<usize>() as u64;
-        let values: Vec<f32> = (0..n)
-            .map(|i| {
-                let h = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03);
-                (h >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 1.5
-            })
-            .collect();
-        Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
-    }
-
-    fn ln_with(gamma: Tensor<1>, beta: Tensor<1>) -> LayerNorm {
-        let mut ln = init(gamma.dims()[0], &gamma.device());
-        ln.gamma = burn::module::Param::from_tensor(gamma);
-        ln.beta = Some(burn::module::Param::from_tensor(beta));
-        ln
-    }
-
-    /// Without autodiff the op is burn's LayerNorm, bit for bit.
+    /// Without autodiff the op is burn's LayerNorm, bit for bit. The backward pass is checked
+    /// against autodiff through burn's composed LayerNorm in tests/layer_norm.rs (on the CPU and,
+    /// in scripts/test.sh, on wgpu).
     #[test]
     fn inference_is_burns_layer_norm() {
-        let device = Device::default();
-        let x = random([2, 5, 16], 1, &device);
-        let ln = ln_with(random([1, 1, 16], 2, &device).reshape([16]), random([1, 1, 16], 3, &device).reshape([16]));
+        let device = Device::flex();
+        let values = |n: usize, seed: f32| (0..n).map(|i| ((i as f32 + seed) * 12.9898).sin() * 2.0).collect::<Vec<f32>>();
+        let x = Tensor::<1>::from_floats(values(160, 0.5).as_slice(), &device).reshape([2, 5, 16]);
+        let mut ln = init(16, &device);
+        ln.gamma = burn::module::Param::from_tensor(Tensor::from_floats(values(16, 1.5).as_slice(), &device));
+        ln.beta = Some(burn::module::Param::from_tensor(Tensor::from_floats(values(16, 2.5).as_slice(), &device)));
         forward(&ln, x.clone()).into_data().assert_eq(&ln.forward(x).into_data(), true);
-    }
-
-    /// Output and the gradients of x, gamma and beta equal autodiff through burn's composed
-    /// LayerNorm, in f32 and (widened inside) bf16.
-    #[test]
-    fn gradients_match_burns_composed_layer_norm() {
-        let device = Device::default().autodiff();
-        for dtype in [FloatDType::F32, FloatDType::BF16] {
-            let x0 = random([3, 4, 24], 4, &device).cast(dtype);
-            let gamma0 = random([1, 1, 24], 5, &device).reshape([24]).cast(dtype);
-            let beta0 = random([1, 1, 24], 6, &device).reshape([24]).cast(dtype);
-            // A loss that weighs every output differently, so no gradient is trivially zero.
-            let weights = random([3, 4, 24], 7, &device);
-            let run = |hand_written: bool| {
-                let x = x0.clone().detach().require_grad();
-                let ln = ln_with(gamma0.clone().detach().require_grad(), beta0.clone().detach().require_grad());
-                let y = if hand_written { forward(&ln, x.clone()) } else { ln.forward(x.clone()) };
-                assert_eq!(y.dtype(), x.dtype());
-                let loss = (y.clone().cast(FloatDType::F32) * weights.clone()).sum();
-                let grads = loss.backward();
-                let grad = |t: &Tensor<1>| t.grad(&grads).expect("gradient").cast(FloatDType::F32).into_data();
-                let dx = x.grad(&grads).expect("x gradient");
-                assert_eq!(dx.dtype(), x.dtype());
-                (
-                    y.cast(FloatDType::F32).into_data(),
-                    dx.cast(FloatDType::F32).into_data(),
-                    grad(&ln.gamma.val()),
-                    grad(&ln.beta.as_ref().unwrap().val()),
-                )
-            };
-            let (ours, theirs) = (run(true), run(false));
-            let tolerance = if dtype == FloatDType::F32 { Tolerance::relative(1e-4).set_absolute(1e-5) } else { Tolerance::relative(2e-2).set_absolute(5e-2) };
-            for (name, a, b) in [("y", &ours.0, &theirs.0), ("dx", &ours.1, &theirs.1), ("dgamma", &ours.2, &theirs.2), ("dbeta", &ours.3, &theirs.3)] {
-                println!("{dtype:?} {name}");
-                a.assert_approx_eq::<f32>(b, tolerance);
-            }
-        }
     }
 }

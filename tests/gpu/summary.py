@@ -5,8 +5,10 @@ Usage: python3 tests/gpu/summary.py OUTDIR
 """
 import json
 import os
-import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kernels  # noqa: E402 (tests/gpu/kernels.py)
 
 out = sys.argv[1]
 
@@ -50,24 +52,8 @@ def compiled(name):
 
 
 def profile():
-    """cubecl's per-kernel log lines (`| 1.2ms | name`) of OUTDIR/profile.log: seconds by kernel."""
-    units = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-    totals, counts = {}, {}
-    try:
-        lines = open(os.path.join(out, "profile.log"), encoding="utf-8", errors="replace").read().splitlines()
-    except OSError:
-        return None
-    # The timed steps: lines after the last warm-up marker (the logger runs behind the process,
-    # so a few warm-up kernels can land after it).
-    marks = [i for i, line in enumerate(lines) if "warm-up step" in line]
-    lines = lines[marks[-1] + 1:] if marks else lines
-    for line in lines:
-        m = re.search(r"\|\s*([0-9.]+)(ns|µs|us|ms|s)\s*\|\s*(.+?)\s*$", line)
-        if m:
-            name = m.group(3).split("<")[0]
-            totals[name] = totals.get(name, 0.0) + float(m.group(1)) * units[m.group(2)]
-            counts[name] = counts.get(name, 0) + 1
-    return totals, counts
+    """cubecl's per-kernel log of OUTDIR/profile.log: seconds and launches by kernel (kernels.py)."""
+    return kernels.profile(os.path.join(out, "profile.log"))
 
 
 print(f"GPU: {text('gpu.txt')}; {text('torch.txt')}")
