@@ -39,14 +39,14 @@ echo "== CPU: cargo test (clip-model, clip-trainer)"
 cargo test --locked "${FEATURES[@]}"
 
 apt_done
-echo "== wgpu (lavapipe): model parity, training steps, the vendored cubek kernels, LayerNorm's backward"
+echo "== wgpu (lavapipe): model parity, training steps, the vendored cubek kernels, the hand-written backward passes"
 # `--test train` keeps clip-trainer in the build: without it cargo would resolve burn without the
 # trainer's features (optim, autodiff) and rebuild burn from scratch. Its tests that pin
 # `--device cpu` run again (seconds); `training_runs_on_the_test_device` trains on wgpu.
-# cubek_patches runs the reduction and matmul routines CUDA takes without autotune; layer_norm
-# checks the hand-written LayerNorm backward pass through burn's fusion.
+# cubek_patches runs the reduction and matmul routines CUDA takes without autotune; backward
+# checks the hand-written LayerNorm and attention backward passes through burn's fusion.
 VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json CLIP_TEST_DEVICE=wgpu \
-  cargo test --locked "${FEATURES[@]}" --test parity --test train --test cubek_patches --test layer_norm
+  cargo test --locked "${FEATURES[@]}" --test parity --test train --test cubek_patches --test backward
 
 echo "== browser: the npm package in headless Chromium"
 bash scripts/test-browser.sh

@@ -231,7 +231,7 @@ mod tests {
     use super::*;
 
     /// Without autodiff the op is burn's LayerNorm, bit for bit. The backward pass is checked
-    /// against autodiff through burn's composed LayerNorm in tests/layer_norm.rs (on the CPU and,
+    /// against autodiff through burn's composed LayerNorm in tests/backward.rs (on the CPU and,
     /// in scripts/test.sh, on wgpu).
     #[test]
     fn inference_is_burns_layer_norm() {

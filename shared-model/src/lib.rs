@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod attention;
 pub mod clip;
 pub mod config;
 pub mod device;

@@ -4,10 +4,10 @@
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid, softmax};
+use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::Distribution;
 
-use crate::layer_norm;
+use crate::{attention, layer_norm};
 
 /// The MLP activation, chosen by the config's `quick_gelu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,32 +29,6 @@ impl Activation {
             Self::Gelu => gelu(x),
         }
     }
-}
-
-/// Scaled dot-product attention over projected queries, keys and values, split into heads.
-///
-/// Composed here rather than through burn's `attention` op: under autodiff that op is its naive
-/// fallback, whose softmax shifts by a max that is not detached, so every backward pass ran the
-/// max's arg-max, a scatter into zeros and its reduction for a gradient that is zero in exact
-/// arithmetic. burn's `softmax` detaches the shift.
-///
-/// # Shapes
-/// - q: `[B, Tq, D]`, k and v: `[B, Tk, D]` -> `[B, Tq, D]`
-pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
-    let [b, tq, d] = q.dims();
-    let tk = k.dims()[1];
-    let hd = d / heads;
-    let split = |x: Tensor<3>, t: usize| x.reshape([b, t, heads, hd]).swap_dims(1, 2); // (B, nh, T, hs)
-    let scores = split(q, tq).matmul(split(k, tk).swap_dims(2, 3)) * (hd as f64).powf(-0.5);
-    let scores = if causal {
-        // True above the diagonal: a query sees itself and the keys before it.
-        let future = Tensor::<2, Bool>::tril_mask([tq, tk], 0, &scores.device()).unsqueeze::<4>();
-        scores.mask_fill(future, f32::NEG_INFINITY)
-    } else {
-        scores
-    };
-    let y = softmax(scores, 3).matmul(split(v, tk));
-    y.swap_dims(1, 2).reshape([b, tq, d])
 }
 
 /// `nn.MultiheadAttention` as open_clip stores it: q;k;v stacked in `in_proj_weight` `[3D, D]`.
@@ -81,12 +55,8 @@ impl Attention {
     /// # Shapes
     /// - x: `[B, T, D]` -> `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let d = x.dims()[2];
         let qkv = x.matmul(self.in_proj_weight.val().transpose().unsqueeze()) + self.in_proj_bias.val().unsqueeze();
-        let q = qkv.clone().narrow(2, 0, d);
-        let k = qkv.clone().narrow(2, d, d);
-        let v = qkv.narrow(2, 2 * d, d);
-        self.out_proj.forward(multi_head_attention(q, k, v, self.heads, causal))
+        self.out_proj.forward(attention::self_attention(qkv, self.heads, causal))
     }
 }
 

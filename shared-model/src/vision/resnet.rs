@@ -11,7 +11,8 @@ use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 
 use crate::precision::float_dtype;
-use crate::transformer::{multi_head_attention, param};
+use crate::attention::multi_head_attention;
+use crate::transformer::param;
 
 fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
     let pad = kernel / 2;
@@ -124,7 +125,7 @@ impl AttentionPool2d {
         let mean = x.clone().mean_dim(1); // (B, 1, C)
         let x = Tensor::cat(vec![mean, x], 1) + self.positional_embedding.val().unsqueeze();
         let q = self.q_proj.forward(x.clone().narrow(1, 0, 1));
-        let y = multi_head_attention(q, self.k_proj.forward(x.clone()), self.v_proj.forward(x), self.heads, false);
+        let y = multi_head_attention(q, self.k_proj.forward(x.clone()), self.v_proj.forward(x), self.heads);
         self.c_proj.forward(y).reshape([b, self.c_proj.weight.dims()[1]])
     }
 }

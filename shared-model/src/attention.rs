@@ -1,0 +1,253 @@
+//! Multi-head scaled dot-product attention with a hand-written backward pass.
+//!
+//! `softmax(q kᵀ / sqrt(hd)) v` per head. Under autodiff burn differentiates its composition op by
+//! op, and the transformer's q, k and v are slices of one in-projection (open_clip's
+//! `in_proj_weight`): each slice's gradient was a zero-filled tensor the size of the whole
+//! projection with the slice written in, then two full-size additions (8 launches and ~0.7 GB of
+//! bf16 traffic per ViT-B-32 block at batch 256). Here, with `P` the probabilities and `dO` the
+//! output's gradient:
+//!
+//! - `dV = Pᵀ dO`, `dP = dO Vᵀ`, `dS = P * (dP - rowsum(dP * P)) / sqrt(hd)`,
+//! - `dQ = dS K`, `dK = dSᵀ Q`,
+//!
+//! and for the packed projection the three gradients concatenated into one. What the backward pass
+//! keeps: the heads of q, k, v and `P` (what autodiff kept for its matmuls).
+//!
+//! Without autodiff the ops are the forward composition. Registered through burn's
+//! backend-extension API, like `layer_norm`.
+
+use burn::backend::tensor::{BoolTensor, FloatTensor};
+use burn::backend::{backend_extension, Backend, Dispatch, TensorMetadata};
+use burn::prelude::*;
+use burn::tensor::Slice;
+
+/// Self-attention over q;k;v packed along the last axis (`[B, T, 3D]`, the in-projection's
+/// output), `heads` heads, causal (a query sees itself and the keys before it) or not.
+///
+/// # Shapes
+/// - qkv: `[B, T, 3D]` -> `[B, T, D]`
+pub fn self_attention(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
+    let out = if causal {
+        let t = qkv.dims()[1];
+        // True above the diagonal: the future keys each query must not see.
+        let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &qkv.device()).unsqueeze::<4>();
+        <Dispatch as AttentionBackend>::clip_causal_self_attention(qkv.into_dispatch(), future.into_dispatch(), heads)
+    } else {
+        <Dispatch as AttentionBackend>::clip_self_attention(qkv.into_dispatch(), heads)
+    };
+    Tensor::from_dispatch(out)
+}
+
+/// Attention of separately projected queries over keys and values (the ResNet's attention pool,
+/// whose one query is the mean token).
+///
+/// # Shapes
+/// - q: `[B, Tq, D]`, k and v: `[B, Tk, D]` -> `[B, Tq, D]`
+pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as AttentionBackend>::clip_attention(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        v.into_dispatch(),
+        heads,
+    ))
+}
+
+#[backend_extension(
+    Flex: cfg(feature = "flex"),
+    Cube: cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda")),
+    Fusion: cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda")),
+    Autodiff: cfg(not(target_family = "wasm"))
+)]
+pub trait AttentionBackend: Backend {
+    /// [`self_attention`], not causal.
+    #[fusion(default)]
+    fn clip_self_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        packed_forward::<Self>(qkv, None, heads).0
+    }
+
+    /// [`self_attention`], causal: `mask` (`[1, 1, T, T]`) is true where a key is hidden.
+    #[fusion(default)]
+    fn clip_causal_self_attention(qkv: FloatTensor<Self>, mask: BoolTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        packed_forward::<Self>(qkv, Some(mask), heads).0
+    }
+
+    /// [`multi_head_attention`].
+    #[fusion(default)]
+    fn clip_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        let heads_of = |x| split_heads::<Self>(x, heads);
+        merge_heads::<Self>(attend::<Self>(heads_of(q), heads_of(k), heads_of(v), None).0)
+    }
+}
+
+#[cfg(feature = "flex")]
+impl AttentionBackend for burn::backend::Flex {}
+
+#[cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda"))]
+impl AttentionBackend for burn_cubecl::CubeBackend {}
+
+/// `[B, T, D]` -> `[B, heads, T, D / heads]`.
+fn split_heads<B: Backend>(x: FloatTensor<B>, heads: usize) -> FloatTensor<B> {
+    let [b, t, d] = x.shape().dims::<3>();
+    B::float_swap_dims(B::float_reshape(x, Shape::new([b, t, heads, d / heads])), 1, 2)
+}
+
+/// `[B, heads, T, hd]` -> `[B, T, heads * hd]`.
+fn merge_heads<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let [b, h, t, hd] = x.shape().dims::<4>();
+    B::float_reshape(B::float_swap_dims(x, 1, 2), Shape::new([b, t, h * hd]))
+}
+
+/// `1 / sqrt(head dim)` of heads `[B, H, T, hd]`.
+fn scale<B: Backend>(heads: &FloatTensor<B>) -> f64 {
+    (heads.shape()[3] as f64).powf(-0.5)
+}
+
+/// The attention of heads `q` `[B, H, Tq, hd]` over `k`, `v` `[B, H, Tk, hd]`, keys hidden where
+/// `mask` is true: the output `[B, H, Tq, hd]` and the probabilities `[B, H, Tq, Tk]`.
+fn attend<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    mask: Option<BoolTensor<B>>,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let scale = scale::<B>(&q);
+    let scores = B::float_mul_scalar(B::float_matmul(q, B::float_swap_dims(k, 2, 3)), scale.into());
+    let scores = match mask {
+        Some(mask) => B::float_mask_fill(scores, mask, f32::NEG_INFINITY.into()),
+        None => scores,
+    };
+    // burn's softmax shifts by the row max (which needs no gradient here: the backward pass below
+    // works from the probabilities).
+    let probs = B::softmax(scores, 3);
+    (B::float_matmul(probs.clone(), v), probs)
+}
+
+/// The gradients of [`attend`]'s q, k and v from its output's gradient `grad`, the heads and the
+/// probabilities (masked keys have probability 0, so they get no gradient).
+fn attend_backward<B: Backend>(
+    grad: FloatTensor<B>,
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    probs: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let scale = scale::<B>(&q);
+    let dv = B::float_matmul(B::float_swap_dims(probs.clone(), 2, 3), grad.clone());
+    let dp = B::float_matmul(grad, B::float_swap_dims(v, 2, 3));
+    let row = B::float_sum_dim(B::float_mul(dp.clone(), probs.clone()), 3);
+    let ds = B::float_mul_scalar(B::float_mul(probs, B::float_sub(dp, row)), scale.into());
+    let dq = B::float_matmul(ds.clone(), k);
+    let dk = B::float_matmul(B::float_swap_dims(ds, 2, 3), q);
+    (dq, dk, dv)
+}
+
+/// The heads of q, k and v sliced from a packed `[B, T, 3D]` projection.
+fn unpack<B: Backend>(qkv: FloatTensor<B>, heads: usize) -> [FloatTensor<B>; 3] {
+    let d = qkv.shape()[2] / 3;
+    [0, 1, 2].map(|i| {
+        let part = B::float_slice(qkv.clone(), &[Slice::full(), Slice::full(), Slice::from(i * d..(i + 1) * d)]);
+        split_heads::<B>(part, heads)
+    })
+}
+
+/// The packed self-attention: the output `[B, T, D]`, the heads of q, k, v and the probabilities.
+#[allow(clippy::type_complexity)]
+fn packed_forward<B: Backend>(
+    qkv: FloatTensor<B>,
+    mask: Option<BoolTensor<B>>,
+    heads: usize,
+) -> (FloatTensor<B>, [FloatTensor<B>; 3], FloatTensor<B>) {
+    let [q, k, v] = unpack::<B>(qkv, heads);
+    let (out, probs) = attend::<B>(q.clone(), k.clone(), v.clone(), mask);
+    (merge_heads::<B>(out), [q, k, v], probs)
+}
+
+#[cfg(not(target_family = "wasm"))]
+mod autodiff {
+    use super::*;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::Autodiff;
+
+    /// What both backward passes keep: the heads of q, k, v and the probabilities.
+    type State<B> = ([FloatTensor<B>; 3], FloatTensor<B>);
+
+    /// The packed projection's gradient: the three heads' gradients side by side.
+    #[derive(Debug)]
+    struct PackedBackward;
+
+    impl<B: Backend> Backward<B, 1> for PackedBackward {
+        type State = State<B>;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+            let [node] = ops.parents;
+            let grad = grads.consume::<B>(&ops.node);
+            if let Some(node) = node {
+                let ([q, k, v], probs) = ops.state;
+                let heads = q.shape()[1];
+                let (dq, dk, dv) = attend_backward::<B>(split_heads::<B>(grad, heads), q, k, v, probs);
+                let dqkv = B::float_cat(vec![merge_heads::<B>(dq), merge_heads::<B>(dk), merge_heads::<B>(dv)], 2);
+                grads.register::<B>(node.id, dqkv);
+            }
+        }
+    }
+
+    /// Separate q, k and v: one gradient each.
+    #[derive(Debug)]
+    struct SeparateBackward;
+
+    impl<B: Backend> Backward<B, 3> for SeparateBackward {
+        type State = State<B>;
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+            let grad = grads.consume::<B>(&ops.node);
+            let ([q, k, v], probs) = ops.state;
+            let heads = q.shape()[1];
+            let (dq, dk, dv) = attend_backward::<B>(split_heads::<B>(grad, heads), q, k, v, probs);
+            for (node, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
+                if let Some(node) = node {
+                    grads.register::<B>(node.id, merge_heads::<B>(grad));
+                }
+            }
+        }
+    }
+
+    fn packed<B: Backend + AttentionBackend, C: CheckpointStrategy>(
+        qkv: FloatTensor<Autodiff<B, C>>,
+        mask: Option<BoolTensor<B>>,
+        heads: usize,
+    ) -> FloatTensor<Autodiff<B, C>> {
+        match PackedBackward.prepare::<C>([qkv.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (out, qkv_heads, probs) = packed_forward::<B>(qkv.into_primitive(), mask, heads);
+                prep.finish((qkv_heads, probs), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(packed_forward::<B>(qkv.into_primitive(), mask, heads).0),
+        }
+    }
+
+    impl<B: Backend + AttentionBackend, C: CheckpointStrategy> AttentionBackend for Autodiff<B, C> {
+        fn clip_self_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+            packed::<B, C>(qkv, None, heads)
+        }
+
+        fn clip_causal_self_attention(qkv: FloatTensor<Self>, mask: BoolTensor<Self>, heads: usize) -> FloatTensor<Self> {
+            packed::<B, C>(qkv, Some(mask), heads)
+        }
+
+        fn clip_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+            match SeparateBackward.prepare::<C>([q.node(), k.node(), v.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let [q, k, v] = [q, k, v].map(|x| split_heads::<B>(x.into_primitive(), heads));
+                    let (out, probs) = attend::<B>(q.clone(), k.clone(), v.clone(), None);
+                    prep.finish(([q, k, v], probs), merge_heads::<B>(out))
+                }
+                OpsKind::UnTracked(prep) => {
+                    prep.finish(B::clip_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads))
+                }
+            }
+        }
+    }
+}
