@@ -13,13 +13,15 @@
 //! and for the packed projection the three gradients concatenated into one. What the backward pass
 //! keeps: the heads of q, k, v and `P` (what autodiff kept for its matmuls).
 //!
-//! Without autodiff the ops are the forward composition. Registered through burn's
-//! backend-extension API, like `layer_norm`.
+//! Without autodiff the ops are the forward composition (a burn backend extension, see
+//! `extension`).
 
 use burn::backend::tensor::{BoolTensor, FloatTensor};
-use burn::backend::{backend_extension, Backend, Dispatch, TensorMetadata};
+use burn::backend::{Backend, Dispatch, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::Slice;
+
+use crate::extension::backend_ops;
 
 /// Self-attention over q;k;v packed along the last axis (`[B, T, 3D]`, the in-projection's
 /// output), `heads` heads, causal (a query sees itself and the keys before it) or not.
@@ -52,38 +54,29 @@ pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usi
     ))
 }
 
-#[backend_extension(
-    Flex: cfg(feature = "flex"),
-    Cube: cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda")),
-    Fusion: cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda")),
-    Autodiff: cfg(not(target_family = "wasm"))
-)]
-pub trait AttentionBackend: Backend {
-    /// [`self_attention`], not causal.
-    #[fusion(default)]
-    fn clip_self_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
-        packed_forward::<Self>(qkv, None, heads).0
+backend_ops!(
+    AttentionBackend,
+    pub trait AttentionBackend: Backend {
+        /// [`self_attention`], not causal.
+        #[fusion(default)]
+        fn clip_self_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+            packed_forward::<Self>(qkv, None, heads).0
+        }
+
+        /// [`self_attention`], causal: `mask` (`[1, 1, T, T]`) is true where a key is hidden.
+        #[fusion(default)]
+        fn clip_causal_self_attention(qkv: FloatTensor<Self>, mask: BoolTensor<Self>, heads: usize) -> FloatTensor<Self> {
+            packed_forward::<Self>(qkv, Some(mask), heads).0
+        }
+
+        /// [`multi_head_attention`].
+        #[fusion(default)]
+        fn clip_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+            let heads_of = |x| split_heads::<Self>(x, heads);
+            merge_heads::<Self>(attend::<Self>(heads_of(q), heads_of(k), heads_of(v), None).0)
+        }
     }
-
-    /// [`self_attention`], causal: `mask` (`[1, 1, T, T]`) is true where a key is hidden.
-    #[fusion(default)]
-    fn clip_causal_self_attention(qkv: FloatTensor<Self>, mask: BoolTensor<Self>, heads: usize) -> FloatTensor<Self> {
-        packed_forward::<Self>(qkv, Some(mask), heads).0
-    }
-
-    /// [`multi_head_attention`].
-    #[fusion(default)]
-    fn clip_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
-        let heads_of = |x| split_heads::<Self>(x, heads);
-        merge_heads::<Self>(attend::<Self>(heads_of(q), heads_of(k), heads_of(v), None).0)
-    }
-}
-
-#[cfg(feature = "flex")]
-impl AttentionBackend for burn::backend::Flex {}
-
-#[cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda"))]
-impl AttentionBackend for burn_cubecl::CubeBackend {}
+);
 
 /// `[B, T, D]` -> `[B, heads, T, D / heads]`.
 fn split_heads<B: Backend>(x: FloatTensor<B>, heads: usize) -> FloatTensor<B> {

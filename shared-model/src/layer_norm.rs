@@ -14,13 +14,16 @@
 //! inputs' dtypes.
 //!
 //! Without autodiff (inference) the op is burn's own `layer_norm` (Flex has a fused kernel for it);
-//! the hand-written backward is registered on `Autodiff<B>` through burn's backend-extension API.
+//! the hand-written backward pass is its `Autodiff<B>` implementation (a burn backend extension,
+//! see `extension`).
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Backend, Dispatch, TensorMetadata};
+use burn::backend::{Backend, Dispatch, TensorMetadata};
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
+
+use crate::extension::backend_ops;
 
 /// open_clip's LayerNorm eps (PyTorch's default), in every CLIP model.
 pub const EPSILON: f64 = 1e-5;
@@ -46,37 +49,28 @@ pub fn forward<const D: usize>(ln: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(out)
 }
 
-#[backend_extension(
-    Flex: cfg(feature = "flex"),
-    Cube: cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda")),
-    Fusion: cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda")),
-    Autodiff: cfg(not(target_family = "wasm"))
-)]
-pub trait LayerNormBackend: Backend {
-    /// `(x - mean) / sqrt(var + epsilon) * gamma + beta` over the last axis of `x`.
-    #[fusion(default)]
-    fn clip_layer_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self> {
-        let dtype = x.dtype();
-        match wide(dtype) {
-            Some(wide) => Self::float_cast(
-                Self::layer_norm(
-                    Self::float_cast(x, wide),
-                    Self::float_cast(gamma, wide),
-                    Some(Self::float_cast(beta, wide)),
-                    epsilon,
+backend_ops!(
+    LayerNormBackend,
+    pub trait LayerNormBackend: Backend {
+        /// `(x - mean) / sqrt(var + epsilon) * gamma + beta` over the last axis of `x`.
+        #[fusion(default)]
+        fn clip_layer_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self> {
+            let dtype = x.dtype();
+            match wide(dtype) {
+                Some(wide) => Self::float_cast(
+                    Self::layer_norm(
+                        Self::float_cast(x, wide),
+                        Self::float_cast(gamma, wide),
+                        Some(Self::float_cast(beta, wide)),
+                        epsilon,
+                    ),
+                    float_dtype(dtype),
                 ),
-                float_dtype(dtype),
-            ),
-            None => Self::layer_norm(x, gamma, Some(beta), epsilon),
+                None => Self::layer_norm(x, gamma, Some(beta), epsilon),
+            }
         }
     }
-}
-
-#[cfg(feature = "flex")]
-impl LayerNormBackend for burn::backend::Flex {}
-
-#[cfg(any(feature = "wgpu", feature = "webgpu", feature = "cuda"))]
-impl LayerNormBackend for burn_cubecl::CubeBackend {}
+);
 
 /// The dtype statistics are accumulated in: f32 for f16/bf16, None where the input's own will do.
 fn wide(dtype: DType) -> Option<FloatDType> {

@@ -23,6 +23,7 @@ pub mod attention;
 pub mod clip;
 pub mod config;
 pub mod device;
+mod extension;
 mod error;
 pub mod import;
 pub mod layer_norm;
