@@ -72,8 +72,7 @@ backend_ops!(
         /// [`multi_head_attention`].
         #[fusion(default)]
         fn clip_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
-            let heads_of = |x| split_heads::<Self>(x, heads);
-            merge_heads::<Self>(attend::<Self>(heads_of(q), heads_of(k), heads_of(v), None).0)
+            separate_forward::<Self>([q, k, v], heads).0
         }
     }
 );
@@ -143,16 +142,34 @@ fn unpack<B: Backend>(qkv: FloatTensor<B>, heads: usize) -> [FloatTensor<B>; 3] 
     })
 }
 
-/// The packed self-attention: the output `[B, T, D]`, the heads of q, k, v and the probabilities.
+/// The output `[B, T, D]` of attention over the heads of q, k, v, those heads and the
+/// probabilities (what the backward pass keeps).
+#[allow(clippy::type_complexity)]
+fn forward_heads<B: Backend>(
+    [q, k, v]: [FloatTensor<B>; 3],
+    mask: Option<BoolTensor<B>>,
+) -> (FloatTensor<B>, [FloatTensor<B>; 3], FloatTensor<B>) {
+    let (out, probs) = attend::<B>(q.clone(), k.clone(), v.clone(), mask);
+    (merge_heads::<B>(out), [q, k, v], probs)
+}
+
+/// The packed self-attention ([`forward_heads`] of the packed projection's heads).
 #[allow(clippy::type_complexity)]
 fn packed_forward<B: Backend>(
     qkv: FloatTensor<B>,
     mask: Option<BoolTensor<B>>,
     heads: usize,
 ) -> (FloatTensor<B>, [FloatTensor<B>; 3], FloatTensor<B>) {
-    let [q, k, v] = unpack::<B>(qkv, heads);
-    let (out, probs) = attend::<B>(q.clone(), k.clone(), v.clone(), mask);
-    (merge_heads::<B>(out), [q, k, v], probs)
+    forward_heads::<B>(unpack::<B>(qkv, heads), mask)
+}
+
+/// Attention of separately projected q, k, v `[B, T, D]` ([`forward_heads`] of their heads).
+#[allow(clippy::type_complexity)]
+fn separate_forward<B: Backend>(
+    qkv: [FloatTensor<B>; 3],
+    heads: usize,
+) -> (FloatTensor<B>, [FloatTensor<B>; 3], FloatTensor<B>) {
+    forward_heads::<B>(qkv.map(|x| split_heads::<B>(x, heads)), None)
 }
 
 #[cfg(not(target_family = "wasm"))]
@@ -167,6 +184,13 @@ mod autodiff {
     /// What both backward passes keep: the heads of q, k, v and the probabilities.
     type State<B> = ([FloatTensor<B>; 3], FloatTensor<B>);
 
+    /// The gradients of q, k and v, each `[B, T, D]`, from the output's gradient and the state.
+    fn gradients<B: Backend>(grad: FloatTensor<B>, ([q, k, v], probs): State<B>) -> [FloatTensor<B>; 3] {
+        let heads = q.shape()[1];
+        let (dq, dk, dv) = attend_backward::<B>(split_heads::<B>(grad, heads), q, k, v, probs);
+        [dq, dk, dv].map(merge_heads::<B>)
+    }
+
     /// The packed projection's gradient: the three heads' gradients side by side.
     #[derive(Debug)]
     struct PackedBackward;
@@ -178,11 +202,7 @@ mod autodiff {
             let [node] = ops.parents;
             let grad = grads.consume::<B>(&ops.node);
             if let Some(node) = node {
-                let ([q, k, v], probs) = ops.state;
-                let heads = q.shape()[1];
-                let (dq, dk, dv) = attend_backward::<B>(split_heads::<B>(grad, heads), q, k, v, probs);
-                let dqkv = B::float_cat(vec![merge_heads::<B>(dq), merge_heads::<B>(dk), merge_heads::<B>(dv)], 2);
-                grads.register::<B>(node.id, dqkv);
+                grads.register::<B>(node.id, B::float_cat(gradients::<B>(grad, ops.state).into(), 2));
             }
         }
     }
@@ -196,12 +216,9 @@ mod autodiff {
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
             let grad = grads.consume::<B>(&ops.node);
-            let ([q, k, v], probs) = ops.state;
-            let heads = q.shape()[1];
-            let (dq, dk, dv) = attend_backward::<B>(split_heads::<B>(grad, heads), q, k, v, probs);
-            for (node, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
+            for (node, grad) in ops.parents.into_iter().zip(gradients::<B>(grad, ops.state)) {
                 if let Some(node) = node {
-                    grads.register::<B>(node.id, merge_heads::<B>(grad));
+                    grads.register::<B>(node.id, grad);
                 }
             }
         }
@@ -233,9 +250,8 @@ mod autodiff {
         fn clip_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
             match SeparateBackward.prepare::<C>([q.node(), k.node(), v.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => {
-                    let [q, k, v] = [q, k, v].map(|x| split_heads::<B>(x.into_primitive(), heads));
-                    let (out, probs) = attend::<B>(q.clone(), k.clone(), v.clone(), None);
-                    prep.finish(([q, k, v], probs), merge_heads::<B>(out))
+                    let (out, qkv_heads, probs) = separate_forward::<B>([q, k, v].map(|x| x.into_primitive()), heads);
+                    prep.finish((qkv_heads, probs), out)
                 }
                 OpsKind::UnTracked(prep) => {
                     prep.finish(B::clip_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads))

@@ -64,7 +64,7 @@ backend_ops!(
                         Some(Self::float_cast(beta, wide)),
                         epsilon,
                     ),
-                    float_dtype(dtype),
+                    dtype.into(),
                 ),
                 None => Self::layer_norm(x, gamma, Some(beta), epsilon),
             }
@@ -77,15 +77,6 @@ fn wide(dtype: DType) -> Option<FloatDType> {
     matches!(dtype, DType::F16 | DType::BF16).then_some(FloatDType::F32)
 }
 
-fn float_dtype(dtype: DType) -> FloatDType {
-    match dtype {
-        DType::F16 => FloatDType::F16,
-        DType::BF16 => FloatDType::BF16,
-        DType::F64 => FloatDType::F64,
-        _ => FloatDType::F32,
-    }
-}
-
 /// `x` in the accumulation dtype.
 fn widened<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     match wide(x.dtype()) {
@@ -96,7 +87,7 @@ fn widened<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
 
 /// `x` back in `dtype` (a no-op when it already is).
 fn narrowed<B: Backend>(x: FloatTensor<B>, dtype: DType) -> FloatTensor<B> {
-    if x.dtype() == dtype { x } else { B::float_cast(x, float_dtype(dtype)) }
+    if x.dtype() == dtype { x } else { B::float_cast(x, dtype.into()) }
 }
 
 /// A `[d]` parameter shaped to broadcast over the last axis of a rank-`rank` tensor.
