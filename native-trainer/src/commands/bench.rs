@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::commands::train::{step_on, StepOptions};
 use crate::precision::{store_towers, LossScaler, Precision};
 use crate::model_args::{device, parse_model};
-use crate::optim::{AdamW, AdamWConfig};
+use crate::optim::{AdamW, AdamWConfig, CLIP_BOUNDS};
 use crate::rng::Rng;
 
 #[derive(clap::Subcommand, Debug)]
@@ -101,7 +101,7 @@ fn train(args: TrainArgs, device_name: &str) -> Result<()> {
     }
     let options = StepOptions { precision: args.precision, grad_checkpointing: args.grad_checkpointing, max_norm: None };
     let mut scaler = LossScaler::new(args.precision);
-    let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.2));
+    let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.2), &CLIP_BOUNDS);
     let mut rng = Rng::new(0);
     // On the device once, as open_clip's benchmark keeps its random tensors there.
     let inputs = (0..args.accum_freq.max(1))

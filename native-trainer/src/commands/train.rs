@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
@@ -23,7 +23,7 @@ use crate::contrast::{self, ContrastFn};
 use crate::dist::{DataParallel, Transport};
 use crate::eval::{self, ImageFolder};
 use crate::model_args::{device, parse_model};
-use crate::optim::{clip_scale, cosine_lr, grad_norm, AdamW, AdamWConfig};
+use crate::optim::{clip_scale, cosine_lr, AdamW, AdamWConfig, CLIP_BOUNDS};
 use crate::precision::{compute_model, store_towers, LossScaler, Precision};
 use crate::recompute;
 
@@ -222,7 +222,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let ckpt_dir = args.logs.join("checkpoints");
     std::fs::create_dir_all(&args.logs).with_context(|| format!("--logs {}", args.logs.display()))?;
     let settings = serde_json::to_value(&args)?;
-    let mut optim = AdamW::new(adamw);
+    let mut optim = AdamW::new(adamw, &CLIP_BOUNDS);
     let (mut model, mut state) = match &args.resume {
         Some(spec) => {
             let path = checkpoint::resolve(spec, &ckpt_dir)?;
@@ -465,18 +465,18 @@ pub fn step_on(
     let run = |contrast: &mut ContrastFn| {
         if options.grad_checkpointing { recompute::gradients(&model, inputs, dtype, contrast) } else { gradients(&model, inputs, dtype, contrast) }
     };
-    let (loss, mut grads) = match dp {
+    let (loss, grads) = match dp {
         Some(dp) => {
             let (loss, grads) = run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?;
             (loss, dp.sum_gradients(&model, grads)?)
         }
         None => run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?,
     };
-    let grad_norm = grad_norm(&model, &grads) / scaler.scale;
+    let grads = optim.gather(&model, grads)?;
+    let grad_norm = grads.norm() / scaler.scale;
     let applied = scaler.update(grad_norm.is_finite());
     if applied {
-        model = optim.step(model, &mut grads, lr, clip_scale(grad_norm, options.max_norm) / scaler.scale);
-        model.logit_scale = clamp_logit_scale(model.logit_scale);
+        model = optim.step(model, grads, lr, clip_scale(grad_norm, options.max_norm) / scaler.scale);
     }
     Ok((model, StepOutcome { loss, grad_norm, applied }))
 }
@@ -516,14 +516,6 @@ fn gradients(
     Ok((total / inputs.len() as f64, accumulator.grads()))
 }
 
-/// `logit_scale` clamped to [0, ln 100] (open_clip, after every step), still a trainable leaf.
-fn clamp_logit_scale(param: Param<Tensor<1>>) -> Param<Tensor<1>> {
-    param.map(|t| {
-        let require_grad = t.is_require_grad();
-        let clamped = Tensor::from_inner(t.inner().clamp(0.0, 100f64.ln()));
-        if require_grad { clamped.require_grad() } else { clamped }
-    })
-}
 
 /// Keeps the lines of an earlier run up to `step` (a resumed run rewrites what follows).
 fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
@@ -604,6 +596,7 @@ fn summary(report: &serde_json::Map<String, serde_json::Value>) -> String {
 #[cfg(test)]
 pub mod tests_support {
     use super::*;
+    use burn::module::Param;
     use clip_model::tokenizer::TokenIds;
     use clip_model::ClipConfig;
 
@@ -897,7 +890,7 @@ mod tests {
                 assert_eq!(model.text.text_projection.val().dtype(), burn::tensor::DType::from(dtype));
                 assert!(model.text.text_projection.val().is_require_grad());
             }
-            let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.1));
+            let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.1), &CLIP_BOUNDS);
             let mut scaler = LossScaler::new(precision);
             let options = StepOptions { precision, grad_checkpointing: false, max_norm: Some(1.0) };
             let batches = [batch(0..8)];
@@ -923,15 +916,6 @@ mod tests {
             assert!(losses.len() >= 10, "{precision:?}: {} steps applied", losses.len());
             assert!(losses[losses.len() - 1] < 0.8 * losses[0], "{precision:?} does not learn: {losses:?}");
         }
-    }
-
-    #[test]
-    fn the_logit_scale_is_clamped_and_stays_trainable() {
-        let device = Device::flex().autodiff();
-        let param = Param::from_tensor(Tensor::<1>::full([1], 7.0, &device));
-        let clamped = clamp_logit_scale(param);
-        assert!((clamped.val().into_scalar::<f32>() - 100f32.ln()).abs() < 1e-6);
-        assert!(clamped.val().is_require_grad());
     }
 
     #[test]
