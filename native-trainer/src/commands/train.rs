@@ -918,6 +918,23 @@ mod tests {
         }
     }
 
+    /// open_clip's clamp of the temperature, now the optimiser's bound on the model's own path:
+    /// a logit scale above ln 100 comes back clamped after a step, still trainable.
+    #[test]
+    fn a_step_clamps_the_logit_scale() {
+        let device = Device::flex().autodiff();
+        let config = tiny();
+        let mut model = seeded(&config, 4, &device);
+        model.logit_scale = model.logit_scale.map(|t| Tensor::from_inner(t.inner().ones_like() * 7.0).require_grad());
+        let mut optim = AdamW::new(AdamWConfig::for_model(&config, 0.1), &CLIP_BOUNDS);
+        let mut scaler = LossScaler::new(Precision::Fp32);
+        let options = StepOptions { precision: Precision::Fp32, grad_checkpointing: false, max_norm: None };
+        let (model, outcome) = step(model, &mut optim, &mut scaler, &[batch(0..4)], 1e-3, &options, None, &device).unwrap();
+        assert!(outcome.applied);
+        assert!((model.logit_scale.val().into_scalar::<f32>() - 100f32.ln()).abs() < 1e-6);
+        assert!(model.logit_scale.val().is_require_grad());
+    }
+
     #[test]
     fn a_toml_config_becomes_flags_that_the_command_line_overrides() {
         let dir = std::env::temp_dir().join(format!("clip-burn-toml-{}", std::process::id()));
