@@ -99,7 +99,10 @@ fn along_last<B: Backend>(p: FloatTensor<B>, rank: usize) -> FloatTensor<B> {
 }
 
 /// The forward pass: the output (in x's dtype), the row means and the row denominators
-/// `sqrt(var + eps)` (both in the accumulation dtype, last axis kept as 1).
+/// `sqrt(var + eps)` (both in the accumulation dtype, last axis kept as 1). burn's `layer_norm`
+/// op by op (in f32 for f16/bf16 inputs), but with gamma and beta reshaped first: burn's fusion
+/// ends a fused kernel at a reshape of a tensor it has not read yet, which leaves burn's scaling
+/// and shift a kernel each (inference keeps burn's op, which the CPU backend runs natively).
 fn forward_parts<B: Backend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
@@ -108,16 +111,15 @@ fn forward_parts<B: Backend>(
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let dtype = x.dtype();
     let rank = x.shape().num_dims();
+    let gamma = along_last::<B>(widened::<B>(gamma), rank);
+    let beta = along_last::<B>(widened::<B>(beta), rank);
     let x = widened::<B>(x);
     let mean = B::float_mean_dim(x.clone(), rank - 1);
     let centered = B::float_sub(x, mean.clone());
     let var = B::float_mean_dim(B::float_mul(centered.clone(), centered.clone()), rank - 1);
     let denom = B::float_sqrt(B::float_add_scalar(var, epsilon.into()));
     let xhat = B::float_div(centered, denom.clone());
-    let y = B::float_add(
-        B::float_mul(xhat, along_last::<B>(widened::<B>(gamma), rank)),
-        along_last::<B>(widened::<B>(beta), rank),
-    );
+    let y = B::float_add(B::float_mul(xhat, gamma), beta);
     (narrowed::<B>(y, dtype), mean, denom)
 }
 

@@ -1,5 +1,12 @@
 //! The residual attention block both towers share (open_clip `transformer.py`):
 //! `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`. Field names are open_clip's checkpoint keys.
+//!
+//! Inside a block the tokens are rows `[B*T, D]`, and every reshape (of a parameter or of the
+//! rows) comes before the chain of element-wise ops that uses it: burn's fusion ends a fused
+//! kernel at a reshape of a tensor it has not read yet, so burn's `Linear` (its bias reshaped after
+//! the matmul, its output reshaped back to 3-D) left each bias addition, activation and residual
+//! addition a kernel of its own. In rows, a matmul's bias, the GELU after `c_fc` and the residual
+//! after `c_proj` fuse with it.
 
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear, LinearConfig};
@@ -53,10 +60,13 @@ impl Attention {
     }
 
     /// # Shapes
-    /// - x: `[B, T, D]` -> `[B, T, D]`
-    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let qkv = x.matmul(self.in_proj_weight.val().transpose().unsqueeze()) + self.in_proj_bias.val().unsqueeze();
-        self.out_proj.forward(attention::self_attention(qkv, self.heads, causal))
+    /// - x: `[B*T, D]` rows of `batch` sequences -> `[B*T, D]`
+    pub fn forward(&self, x: Tensor<2>, batch: usize, causal: bool) -> Tensor<2> {
+        let qkv = linear(x, self.in_proj_weight.val().transpose(), Some(self.in_proj_bias.val()));
+        let [rows, width] = qkv.dims();
+        let heads = attention::self_attention(qkv.reshape([batch, rows / batch, width]), self.heads, causal);
+        let out = heads.reshape([rows, width / 3]);
+        forward_linear(&self.out_proj, out)
     }
 }
 
@@ -70,9 +80,30 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.c_proj.forward(self.act.forward(self.c_fc.forward(x)))
+    /// # Shapes
+    /// - x: `[N, D]` -> `[N, D]`
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        forward_linear(&self.c_proj, self.act.forward(forward_linear(&self.c_fc, x)))
     }
+}
+
+/// `x W + b`, the parameters reshaped before the matmul (module docs).
+///
+/// # Shapes
+/// - x: `[N, D_in]`, weight: `[D_in, D_out]` (burn's layout), bias: `[D_out]` -> `[N, D_out]`
+pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    match bias {
+        Some(bias) => {
+            let bias = bias.unsqueeze::<2>();
+            x.matmul(weight) + bias
+        }
+        None => x.matmul(weight),
+    }
+}
+
+/// A burn `Linear` applied with [`linear`].
+fn forward_linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
 /// open_clip's `ResidualAttentionBlock`.
@@ -85,9 +116,14 @@ pub struct ResidualAttentionBlock {
 }
 
 impl ResidualAttentionBlock {
+    /// # Shapes
+    /// - x: `[B, T, D]` -> `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(layer_norm::forward(&self.ln_1, x), causal);
-        x.clone() + self.mlp.forward(layer_norm::forward(&self.ln_2, x))
+        let [b, t, d] = x.dims();
+        let x = x.reshape([b * t, d]);
+        let x = x.clone() + self.attn.forward(layer_norm::forward(&self.ln_1, x), b, causal);
+        let x = x.clone() + self.mlp.forward(layer_norm::forward(&self.ln_2, x));
+        x.reshape([b, t, d])
     }
 }
 
