@@ -23,19 +23,24 @@ use burn::tensor::Slice;
 
 use crate::extension::backend_ops;
 
+/// The causal mask of `t` tokens, `[1, 1, T, T]`: true above the diagonal, the future keys each
+/// query must not see. Built once per tower pass (each build is ~11 kernel launches).
+pub fn causal_mask(t: usize, device: &Device) -> Tensor<4, Bool> {
+    Tensor::<2, Bool>::tril_mask([t, t], 0, device).unsqueeze::<4>()
+}
+
 /// Self-attention over q;k;v packed along the last axis (`[B, T, 3D]`, the in-projection's
-/// output), `heads` heads, causal (a query sees itself and the keys before it) or not.
+/// output), `heads` heads, causal (with [`causal_mask`]: a query sees itself and the keys before
+/// it) or not.
 ///
 /// # Shapes
 /// - qkv: `[B, T, 3D]` -> `[B, T, D]`
-pub fn self_attention(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
-    let out = if causal {
-        let t = qkv.dims()[1];
-        // True above the diagonal: the future keys each query must not see.
-        let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &qkv.device()).unsqueeze::<4>();
-        <Dispatch as AttentionBackend>::clip_causal_self_attention(qkv.into_dispatch(), future.into_dispatch(), heads)
-    } else {
-        <Dispatch as AttentionBackend>::clip_self_attention(qkv.into_dispatch(), heads)
+pub fn self_attention(qkv: Tensor<3>, heads: usize, causal: Option<&Tensor<4, Bool>>) -> Tensor<3> {
+    let out = match causal {
+        Some(mask) => {
+            <Dispatch as AttentionBackend>::clip_causal_self_attention(qkv.into_dispatch(), mask.clone().into_dispatch(), heads)
+        }
+        None => <Dispatch as AttentionBackend>::clip_self_attention(qkv.into_dispatch(), heads),
     };
     Tensor::from_dispatch(out)
 }

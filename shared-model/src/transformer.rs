@@ -60,8 +60,8 @@ impl Attention {
     }
 
     /// # Shapes
-    /// - x: `[B*T, D]` rows of `batch` sequences -> `[B*T, D]`
-    pub fn forward(&self, x: Tensor<2>, batch: usize, causal: bool) -> Tensor<2> {
+    /// - x: `[B*T, D]` rows of `batch` sequences -> `[B*T, D]`; causal: `[1, 1, T, T]` ([`attention::causal_mask`])
+    pub fn forward(&self, x: Tensor<2>, batch: usize, causal: Option<&Tensor<4, Bool>>) -> Tensor<2> {
         let qkv = linear(x, self.in_proj_weight.val().transpose(), Some(self.in_proj_bias.val()));
         let [rows, width] = qkv.dims();
         let heads = attention::self_attention(qkv.reshape([batch, rows / batch, width]), self.heads, causal);
@@ -119,6 +119,12 @@ impl ResidualAttentionBlock {
     /// # Shapes
     /// - x: `[B, T, D]` -> `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let mask = causal.then(|| attention::causal_mask(x.dims()[1], &x.device()));
+        self.forward_masked(x, mask.as_ref())
+    }
+
+    /// [`ResidualAttentionBlock::forward`] with the causal mask already built (or none).
+    pub fn forward_masked(&self, x: Tensor<3>, causal: Option<&Tensor<4, Bool>>) -> Tensor<3> {
         let [b, t, d] = x.dims();
         let x = x.reshape([b * t, d]);
         let x = x.clone() + self.attn.forward(layer_norm::forward(&self.ln_1, x), b, causal);
@@ -154,7 +160,8 @@ impl Transformer {
     /// # Shapes
     /// - x: `[B, T, D]` -> `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        self.resblocks.iter().fold(x, |x, block| block.forward(x, causal))
+        let mask = causal.then(|| attention::causal_mask(x.dims()[1], &x.device()));
+        self.resblocks.iter().fold(x, |x, block| block.forward_masked(x, mask.as_ref()))
     }
 }
 

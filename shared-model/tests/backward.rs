@@ -114,7 +114,8 @@ fn attention_gradients_match_the_composition() {
             let run = |hand_written: bool| {
                 let qkv = qkv0.clone().detach().require_grad();
                 let y = if hand_written {
-                    attention::self_attention(qkv.clone(), heads, causal)
+                    let mask = causal.then(|| attention::causal_mask(5, &qkv.device()));
+                    attention::self_attention(qkv.clone(), heads, mask.as_ref())
                 } else {
                     let part = |i: usize| qkv.clone().narrow(2, i * d, d);
                     composed_attention(part(0), part(1), part(2), heads, causal)
