@@ -76,7 +76,6 @@ struct Moments {
 }
 
 /// A parameter in the flat layout.
-#[derive(Debug, Clone, PartialEq)]
 struct Slot {
     path: String,
     id: ParamId,
@@ -97,6 +96,18 @@ struct Group {
     params: Tensor<1>,
     exp_avg: Tensor<1>,
     exp_avg_sq: Tensor<1>,
+}
+
+impl Group {
+    /// Each parameter's path and moments (views into the group's buffers).
+    fn moments(&self) -> impl Iterator<Item = (&str, Moments)> + '_ {
+        self.slots.iter().map(|slot| {
+            let range = slot.offset..slot.offset + slot.len;
+            let exp_avg = self.exp_avg.clone().slice([range.clone()]);
+            let exp_avg_sq = self.exp_avg_sq.clone().slice([range]);
+            (slot.path.as_str(), Moments { exp_avg, exp_avg_sq })
+        })
+    }
 }
 
 pub struct AdamW {
@@ -233,7 +244,7 @@ impl AdamW {
             })
     }
 
-    /// Groups `found` by (dtype, decay) into fresh buffers holding their current values and the
+    /// Groups `found` by (dtype, decay, bound), up to [`group_bytes`] each, into fresh buffers holding their current values and the
     /// moments known by path (zero for a parameter never updated).
     fn lay_out(&mut self, found: &[Found]) -> anyhow::Result<()> {
         self.settle();
@@ -289,11 +300,8 @@ impl AdamW {
     /// Moves the groups' moments to `pending`, by path.
     fn settle(&mut self) {
         for group in std::mem::take(&mut self.groups) {
-            for slot in &group.slots {
-                let range = slot.offset..slot.offset + slot.len;
-                let exp_avg = group.exp_avg.clone().slice([range.clone()]);
-                let exp_avg_sq = group.exp_avg_sq.clone().slice([range]);
-                self.pending.insert(slot.path.clone(), Moments { exp_avg, exp_avg_sq });
+            for (path, moments) in group.moments() {
+                self.pending.insert(path.to_string(), moments);
             }
         }
     }
@@ -363,10 +371,7 @@ impl AdamW {
         let mut moments: Vec<(&str, Tensor<1>, Tensor<1>)> =
             self.pending.iter().map(|(path, m)| (path.as_str(), m.exp_avg.clone(), m.exp_avg_sq.clone())).collect();
         for group in &self.groups {
-            for slot in &group.slots {
-                let range = slot.offset..slot.offset + slot.len;
-                moments.push((&slot.path, group.exp_avg.clone().slice([range.clone()]), group.exp_avg_sq.clone().slice([range])));
-            }
+            moments.extend(group.moments().map(|(path, m)| (path, m.exp_avg, m.exp_avg_sq)));
         }
         moments.sort_by(|a, b| a.0.cmp(b.0));
         let mut out = Vec::new();
