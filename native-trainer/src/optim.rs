@@ -116,6 +116,8 @@ pub struct AdamW {
     pub steps: u64,
     bounds: &'static [Bound],
     groups: Vec<Group>,
+    /// Where each parameter of the layout lies: (group, slot) indices into `groups`.
+    index: HashMap<ParamId, (usize, usize)>,
     /// Moments by path that no group holds yet (restored from a checkpoint, or of a parameter
     /// without a gradient in the last layout): the next layout takes them.
     pending: HashMap<String, Moments>,
@@ -127,6 +129,16 @@ pub struct FlatGradients {
 }
 
 impl FlatGradients {
+    /// Replaces the buffers with `f`'s, which must have the same lengths (a collective summing
+    /// them over ranks: [`crate::dist::DataParallel::sum_gradients`]).
+    pub fn map_buffers(self, f: impl FnOnce(Vec<Tensor<1>>) -> anyhow::Result<Vec<Tensor<1>>>) -> anyhow::Result<Self> {
+        let lens: Vec<usize> = self.groups.iter().map(|g| g.shape().num_elements()).collect();
+        let groups = f(self.groups)?;
+        let mapped: Vec<usize> = groups.iter().map(|g| g.shape().num_elements()).collect();
+        anyhow::ensure!(mapped == lens, "gradient buffers of {mapped:?} values replace ones of {lens:?}");
+        Ok(Self { groups })
+    }
+
     /// The global L2 norm of the gradients (PyTorch `clip_grad_norm_`'s total norm); reads it
     /// back from the device.
     pub fn norm(&self) -> f64 {
@@ -147,15 +159,14 @@ struct Found {
     dtype: FloatDType,
     decays: bool,
     bound: Option<(f64, f64)>,
-    /// The parameter's and the gradient's values, flattened.
-    param: Tensor<1>,
+    /// The gradient, flattened.
     grad: Tensor<1>,
 }
 
 impl AdamW {
     /// An optimiser whose steps clamp the parameters named in `bounds` ([`CLIP_BOUNDS`] for CLIP).
     pub fn new(config: AdamWConfig, bounds: &'static [Bound]) -> Self {
-        Self { config, steps: 0, bounds, groups: Vec::new(), pending: HashMap::new() }
+        Self { config, steps: 0, bounds, groups: Vec::new(), index: HashMap::new(), pending: HashMap::new() }
     }
 
     /// Takes the gradients of `model`'s parameters out of `grads` into the flat layout (laying
@@ -177,20 +188,18 @@ impl AdamW {
             }
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
                 let Some(grad) = self.grads.remove::<D>(param.id) else { return };
-                let value = param.val().inner();
+                let value = param.val();
                 let dims = value.shape().to_vec();
-                let n: usize = dims.iter().product();
                 let path = self.path.join(".");
                 self.found.push(Found {
                     bound: self.bounds.iter().find(|b| b.path == path).map(|b| (b.min, b.max)),
                     path,
                     id: param.id,
+                    grad: grad.reshape([dims.iter().product::<usize>()]),
                     dims,
                     dtype: float_dtype(&value),
                     // Decoupled weight decay on matrices, convolutions and embeddings only.
                     decays: D >= 2 && self.weight_decay,
-                    param: value.reshape([n]),
-                    grad: grad.reshape([n]),
                 });
             }
         }
@@ -198,18 +207,12 @@ impl AdamW {
         model.visit(&mut find);
         let found = find.found;
         if !self.laid_out_for(&found) {
-            self.lay_out(&found)?;
-        }
-        let mut slots: HashMap<ParamId, (usize, usize)> = HashMap::new();
-        for (g, group) in self.groups.iter().enumerate() {
-            for slot in &group.slots {
-                slots.insert(slot.id, (g, slot.offset));
-            }
+            self.lay_out(model, &found)?;
         }
         let mut members: Vec<Vec<(usize, Tensor<1>)>> = self.groups.iter().map(|_| Vec::new()).collect();
         for f in found {
-            let (g, offset) = slots[&f.id];
-            members[g].push((offset, f.grad));
+            let (g, s) = self.index[&f.id];
+            members[g].push((self.groups[g].slots[s].offset, f.grad));
         }
         let flat = self
             .groups
@@ -228,39 +231,65 @@ impl AdamW {
         Ok(FlatGradients { groups: flat })
     }
 
-    /// Whether `found` are the parameters of the current layout (same ids, paths, shapes, dtypes).
-    fn laid_out_for(&self, found: &[Found]) -> bool {
-        let mut slots: HashMap<ParamId, (&Slot, &Group)> = HashMap::new();
-        for group in &self.groups {
-            for slot in &group.slots {
-                slots.insert(slot.id, (slot, group));
+    /// The per-parameter gradients of `flat` (views into its buffers), as burn holds them: the
+    /// inverse of [`AdamW::gather`] on the same model (tests compare gradients per parameter).
+    #[cfg(test)]
+    pub fn scatter<M: Module>(&self, model: &M, flat: &FlatGradients) -> GradientsParams {
+        struct Scatter<'a> {
+            optim: &'a AdamW,
+            flat: &'a FlatGradients,
+            grads: GradientsParams,
+        }
+        impl ModuleVisitor for Scatter<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let Some(&(g, s)) = self.optim.index.get(&param.id) else { return };
+                let slot = &self.optim.groups[g].slots[s];
+                let dims: [usize; D] = slot.dims.clone().try_into().expect("a parameter keeps its rank");
+                self.grads.register::<D>(param.id, self.flat.groups[g].clone().narrow(0, slot.offset, slot.len).reshape(dims));
             }
         }
-        slots.len() == found.len()
+        let mut scatter = Scatter { optim: self, flat, grads: GradientsParams::new() };
+        model.visit(&mut scatter);
+        scatter.grads
+    }
+
+    /// Whether `found` are the parameters of the current layout (same ids, paths, shapes, dtypes).
+    fn laid_out_for(&self, found: &[Found]) -> bool {
+        self.index.len() == found.len()
             && found.iter().all(|f| {
-                slots.get(&f.id).is_some_and(|(slot, group)| {
+                self.index.get(&f.id).is_some_and(|&(g, s)| {
+                    let (group, slot) = (&self.groups[g], &self.groups[g].slots[s]);
                     slot.path == f.path && slot.dims == f.dims && group.dtype == f.dtype && group.decays == f.decays && group.bound == f.bound
                 })
             })
     }
 
-    /// Groups `found` by (dtype, decay, bound), up to [`group_bytes`] each, into fresh buffers holding their current values and the
-    /// moments known by path (zero for a parameter never updated).
-    fn lay_out(&mut self, found: &[Found]) -> anyhow::Result<()> {
+    /// Groups `found` by (dtype, decay, bound), up to [`group_bytes`] each, into fresh buffers
+    /// holding the current values of `model`'s parameters and the moments known by path (zero
+    /// for a parameter never updated).
+    fn lay_out<M: Module>(&mut self, model: &M, found: &[Found]) -> anyhow::Result<()> {
+        struct Values(HashMap<ParamId, Tensor<1>>);
+        impl ModuleVisitor for Values {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let value = param.val().inner();
+                let n = value.shape().num_elements();
+                self.0.insert(param.id, value.reshape([n]));
+            }
+        }
+        let mut values = Values(HashMap::new());
+        model.visit(&mut values);
         self.settle();
         let mut groups: Vec<Group> = Vec::new();
-        let mut members: Vec<Vec<&Found>> = Vec::new();
+        let mut members: Vec<Vec<Tensor<1>>> = Vec::new();
         for f in found {
             let size = burn::tensor::DType::from(f.dtype).size();
             let len: usize = f.dims.iter().product();
             let padded = len.div_ceil(ALIGN_BYTES / size) * (ALIGN_BYTES / size);
-            let fits = |g: &Group| {
-                g.dtype == f.dtype && g.decays == f.decays && g.bound == f.bound && (g.len + padded) * size <= group_bytes(&f.param.device())
-            };
+            let device = f.grad.device();
+            let fits = |g: &Group| g.dtype == f.dtype && g.decays == f.decays && g.bound == f.bound && (g.len + padded) * size <= group_bytes(&device);
             let g = match groups.iter().rposition(fits) {
                 Some(g) => g,
                 None => {
-                    let device = f.param.device();
                     let empty = Tensor::<1>::zeros([0], &device);
                     groups.push(Group { dtype: f.dtype, decays: f.decays, bound: f.bound, slots: Vec::new(), len: 0, params: empty.clone(), exp_avg: empty.clone(), exp_avg_sq: empty });
                     members.push(Vec::new());
@@ -270,15 +299,15 @@ impl AdamW {
             let group = &mut groups[g];
             group.slots.push(Slot { path: f.path.clone(), id: f.id, dims: f.dims.clone(), offset: group.len, len });
             group.len += padded;
-            members[g].push(f);
+            members[g].push(values.0.remove(&f.id).expect("a parameter with a gradient is the model's"));
         }
         for (group, members) in groups.iter_mut().zip(members) {
-            let device = members[0].param.device();
+            let device = members[0].device();
             let zeros = |dtype: FloatDType| Tensor::<1>::zeros([group.len], (&device, burn::tensor::DType::from(dtype)));
             let (mut params, mut exp_avg, mut exp_avg_sq) = (zeros(group.dtype), zeros(FloatDType::F32), zeros(FloatDType::F32));
-            for (slot, f) in group.slots.iter().zip(members) {
+            for (slot, value) in group.slots.iter().zip(members) {
                 let range = slot.offset..slot.offset + slot.len;
-                params = params.slice_assign([range.clone()], f.param.clone());
+                params = params.slice_assign([range.clone()], value);
                 if let Some(m) = self.pending.remove(&slot.path) {
                     let n = m.exp_avg.shape().num_elements();
                     anyhow::ensure!(
@@ -293,12 +322,14 @@ impl AdamW {
             }
             (group.params, group.exp_avg, group.exp_avg_sq) = (params, exp_avg, exp_avg_sq);
         }
+        self.index = groups.iter().enumerate().flat_map(|(g, group)| group.slots.iter().enumerate().map(move |(s, slot)| (slot.id, (g, s)))).collect();
         self.groups = groups;
         Ok(())
     }
 
     /// Moves the groups' moments to `pending`, by path.
     fn settle(&mut self) {
+        self.index.clear();
         for group in std::mem::take(&mut self.groups) {
             for (path, moments) in group.moments() {
                 self.pending.insert(path.to_string(), moments);
@@ -396,6 +427,7 @@ impl AdamW {
             }
         }
         self.groups.clear();
+        self.index.clear();
         self.pending.clear();
         for (path, exp_avg) in avg {
             let exp_avg_sq = sq.remove(&path).ok_or_else(|| anyhow::anyhow!("checkpoint: {path} has no second moment"))?;

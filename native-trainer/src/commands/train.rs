@@ -468,11 +468,13 @@ pub fn step_on(
     let (loss, grads) = match dp {
         Some(dp) => {
             let (loss, grads) = run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?;
-            (loss, dp.sum_gradients(&model, grads)?)
+            (loss, dp.sum_gradients(optim.gather(&model, grads)?)?)
         }
-        None => run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?,
+        None => {
+            let (loss, grads) = run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?;
+            (loss, optim.gather(&model, grads)?)
+        }
     };
-    let grads = optim.gather(&model, grads)?;
     let grad_norm = grads.norm() / scaler.scale;
     let applied = scaler.update(grad_norm.is_finite());
     if applied {
@@ -724,10 +726,16 @@ pub mod tests_support {
     /// One rank's loss and the gradients summed over ranks, with and without recomputation
     /// (asserted equal); `inputs` are its micro-batches.
     pub fn sharded(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dp: &mut DataParallel) -> (f64, GradientsParams) {
+        // Summed over ranks as training sums them: in the optimiser's flat layout.
+        let mut optim = AdamW::new(AdamWConfig { beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.2 }, &CLIP_BOUNDS);
+        let mut summed = |dp: &mut DataParallel, grads| {
+            let flat = dp.sum_gradients(optim.gather(model, grads).unwrap()).unwrap();
+            optim.scatter(model, &flat)
+        };
         let (loss, grads) = gradients(model, inputs, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
-        let grads = dp.sum_gradients(model, grads).unwrap();
+        let grads = summed(dp, grads);
         let (loss2, grads2) = recompute::gradients(model, inputs, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
-        let grads2 = dp.sum_gradients(model, grads2).unwrap();
+        let grads2 = summed(dp, grads2);
         assert!((loss - loss2).abs() < 1e-6);
         let (diff, path, _) = max_relative_difference(model, &grads, &grads2);
         assert!(diff < 1e-5, "checkpointed sharded gradients differ at {path}: {diff}");

@@ -31,6 +31,7 @@ use clip_model::{normalize, Clip};
 
 use crate::commands::host;
 use crate::contrast::Contrast;
+use crate::optim::FlatGradients;
 
 /// A process's place in the job, from torchrun's environment variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,49 +194,26 @@ impl DataParallel {
         })
     }
 
-    /// Sums every parameter gradient over ranks (in one buffer).
-    pub fn sum_gradients(&mut self, model: &Clip, grads: GradientsParams) -> Result<GradientsParams> {
-        struct Take<'a> {
-            grads: &'a mut GradientsParams,
-            flat: Vec<f32>,
-            error: Option<anyhow::Error>,
-        }
-        impl ModuleVisitor for Take<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                if let Some(g) = self.grads.get::<D>(param.id) {
-                    match host(g) {
-                        Ok(v) => self.flat.extend(v),
-                        Err(e) => self.error = Some(e),
-                    }
-                }
-            }
-        }
-        struct Put<'a> {
-            grads: &'a mut GradientsParams,
-            flat: &'a [f32],
-            at: usize,
-        }
-        impl ModuleVisitor for Put<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                if let Some(g) = self.grads.remove::<D>(param.id) {
-                    let (shape, dtype, device) = (g.shape(), float_dtype(&g), g.device());
-                    let n = shape.num_elements();
-                    let data = TensorData::new(self.flat[self.at..self.at + n].to_vec(), shape);
-                    self.at += n;
-                    self.grads.register::<D>(param.id, Tensor::<D>::from_data(data, &device).cast(dtype));
-                }
-            }
-        }
-        let mut grads = grads;
-        let mut take = Take { grads: &mut grads, flat: Vec::new(), error: None };
-        model.visit(&mut take);
-        if let Some(e) = take.error {
-            return Err(e);
-        }
-        let mut flat = take.flat;
-        self.comm.all_reduce_sum(&mut flat)?;
-        model.visit(&mut Put { grads: &mut grads, flat: &flat, at: 0 });
-        Ok(grads)
+    /// Sums the gradients over ranks: every buffer of the optimiser's layout in one collective,
+    /// so a step reads its gradients back from the device once and writes them once (the
+    /// layout is the same on every rank: the same model laid out the same way).
+    pub fn sum_gradients(&mut self, grads: FlatGradients) -> Result<FlatGradients> {
+        grads.map_buffers(|buffers| {
+            let Some(device) = buffers.first().map(|b| b.device()) else { return Ok(buffers) };
+            let kinds: Vec<(usize, FloatDType)> = buffers.iter().map(|b| (b.shape().num_elements(), float_dtype(b))).collect();
+            let mut values = host(Tensor::cat(buffers.into_iter().map(|b| b.cast(FloatDType::F32)).collect(), 0))?;
+            self.comm.all_reduce_sum(&mut values)?;
+            let total = values.len();
+            let summed = Tensor::<1>::from_data(TensorData::new(values, [total]), &device);
+            let mut at = 0;
+            Ok(kinds
+                .into_iter()
+                .map(|(n, dtype)| {
+                    at += n;
+                    summed.clone().narrow(0, at - n, n).cast(dtype)
+                })
+                .collect())
+        })
     }
 }
 
