@@ -268,15 +268,18 @@ impl AdamW {
     /// holding the current values of `model`'s parameters and the moments known by path (zero
     /// for a parameter never updated).
     fn lay_out<M: Module>(&mut self, model: &M, found: &[Found]) -> anyhow::Result<()> {
-        struct Values(HashMap<ParamId, Tensor<1>>);
+        /// The flattened values of the parameters in `found` (not of those without a gradient).
+        struct Values(HashMap<ParamId, Option<Tensor<1>>>);
         impl ModuleVisitor for Values {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let value = param.val().inner();
-                let n = value.shape().num_elements();
-                self.0.insert(param.id, value.reshape([n]));
+                if let Some(slot) = self.0.get_mut(&param.id) {
+                    let value = param.val().inner();
+                    let n = value.shape().num_elements();
+                    *slot = Some(value.reshape([n]));
+                }
             }
         }
-        let mut values = Values(HashMap::new());
+        let mut values = Values(found.iter().map(|f| (f.id, None)).collect());
         model.visit(&mut values);
         self.settle();
         let mut groups: Vec<Group> = Vec::new();
@@ -299,7 +302,7 @@ impl AdamW {
             let group = &mut groups[g];
             group.slots.push(Slot { path: f.path.clone(), id: f.id, dims: f.dims.clone(), offset: group.len, len });
             group.len += padded;
-            members[g].push(values.0.remove(&f.id).expect("a parameter with a gradient is the model's"));
+            members[g].push(values.0.remove(&f.id).flatten().expect("a parameter with a gradient is the model's"));
         }
         for (group, members) in groups.iter_mut().zip(members) {
             let device = members[0].device();

@@ -459,22 +459,20 @@ pub fn step_on(
     inputs: &[(Tensor<4>, Tensor<2, Int>)],
     lr: f64,
     options: &StepOptions,
-    dp: Option<&mut DataParallel>,
+    mut dp: Option<&mut DataParallel>,
 ) -> Result<(Clip, StepOutcome)> {
     let (dtype, loss_scale) = (options.precision.amp_dtype(), scaler.scale);
     let run = |contrast: &mut ContrastFn| {
         if options.grad_checkpointing { recompute::gradients(&model, inputs, dtype, contrast) } else { gradients(&model, inputs, dtype, contrast) }
     };
-    let (loss, grads) = match dp {
-        Some(dp) => {
-            let (loss, grads) = run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?;
-            (loss, dp.sum_gradients(optim.gather(&model, grads)?)?)
-        }
-        None => {
-            let (loss, grads) = run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?;
-            (loss, optim.gather(&model, grads)?)
-        }
+    let (loss, grads) = match dp.as_deref_mut() {
+        Some(dp) => run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?,
+        None => run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?,
     };
+    let mut grads = optim.gather(&model, grads)?;
+    if let Some(dp) = dp {
+        grads = dp.sum_gradients(grads)?;
+    }
     let grad_norm = grads.norm() / scaler.scale;
     let applied = scaler.update(grad_norm.is_finite());
     if applied {
