@@ -82,10 +82,19 @@ backend_ops!(
     }
 );
 
-/// `[B, T, D]` -> `[B, heads, T, D / heads]`.
+/// `x` laid out contiguously in its own shape (one copy kernel when it is a permuted view): a
+/// flattening reshape is a copy for a permuted tensor, the reshape back a view.
+fn contiguous<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let shape = x.shape();
+    B::float_reshape(B::float_reshape(x, Shape::new([shape.num_elements()])), shape)
+}
+
+/// `[B, T, D]` -> `[B, heads, T, D / heads]`, contiguous: the matmuls copy a view whose heads
+/// interleave with its rows (cubecl's "highly permuted" layout) at every use, so the heads are
+/// copied once here.
 fn split_heads<B: Backend>(x: FloatTensor<B>, heads: usize) -> FloatTensor<B> {
     let [b, t, d] = x.shape().dims::<3>();
-    B::float_swap_dims(B::float_reshape(x, Shape::new([b, t, heads, d / heads])), 1, 2)
+    contiguous::<B>(B::float_swap_dims(B::float_reshape(x, Shape::new([b, t, heads, d / heads])), 1, 2))
 }
 
 /// `[B, heads, T, hd]` -> `[B, T, heads * hd]`.
@@ -138,13 +147,25 @@ fn attend_backward<B: Backend>(
     (dq, dk, dv)
 }
 
-/// The heads of q, k and v sliced from a packed `[B, T, 3D]` projection.
+/// The heads of q, k and v of a packed `[B, T, 3D]` projection (`[B, T, 3, H, hd]`), each
+/// `[B, H, T, hd]`: one copy into `[3, B, H, T, hd]`, then three contiguous views.
 fn unpack<B: Backend>(qkv: FloatTensor<B>, heads: usize) -> [FloatTensor<B>; 3] {
-    let d = qkv.shape()[2] / 3;
+    let [b, t, d3] = qkv.shape().dims::<3>();
+    let hd = d3 / 3 / heads;
+    let all = B::float_permute(B::float_reshape(qkv, Shape::new([b, t, 3, heads, hd])), &[2, 0, 3, 1, 4]);
+    let all = contiguous::<B>(all);
     [0, 1, 2].map(|i| {
-        let part = B::float_slice(qkv.clone(), &[Slice::full(), Slice::full(), Slice::from(i * d..(i + 1) * d)]);
-        split_heads::<B>(part, heads)
+        let part = B::float_slice(all.clone(), &[Slice::from(i..i + 1), Slice::full(), Slice::full(), Slice::full(), Slice::full()]);
+        B::float_reshape(part, Shape::new([b, heads, t, hd]))
     })
+}
+
+/// The inverse of [`unpack`]: the heads' gradients `[B, H, T, hd]` into one packed `[B, T, 3D]`
+/// (stacked, then one copy into the projection's layout).
+fn pack<B: Backend>(heads: [FloatTensor<B>; 3]) -> FloatTensor<B> {
+    let [b, h, t, hd] = heads[0].shape().dims::<4>();
+    let all = B::float_cat(heads.map(|x| B::float_reshape(x, Shape::new([1, b, h, t, hd]))).into(), 0);
+    B::float_reshape(B::float_permute(all, &[1, 3, 0, 2, 4]), Shape::new([b, t, 3 * h * hd]))
 }
 
 /// The output `[B, T, D]` of attention over the heads of q, k, v, those heads and the
@@ -189,11 +210,12 @@ mod autodiff {
     /// What both backward passes keep: the heads of q, k, v and the probabilities.
     type State<B> = ([FloatTensor<B>; 3], FloatTensor<B>);
 
-    /// The gradients of q, k and v, each `[B, T, D]`, from the output's gradient and the state.
-    fn gradients<B: Backend>(grad: FloatTensor<B>, ([q, k, v], probs): State<B>) -> [FloatTensor<B>; 3] {
+    /// The gradients of the heads of q, k and v, each `[B, H, T, hd]`, from the output's gradient
+    /// and the state.
+    fn head_gradients<B: Backend>(grad: FloatTensor<B>, ([q, k, v], probs): State<B>) -> [FloatTensor<B>; 3] {
         let heads = q.shape()[1];
         let (dq, dk, dv) = attend_backward::<B>(split_heads::<B>(grad, heads), q, k, v, probs);
-        [dq, dk, dv].map(merge_heads::<B>)
+        [dq, dk, dv]
     }
 
     /// The packed projection's gradient: the three heads' gradients side by side.
@@ -207,7 +229,7 @@ mod autodiff {
             let [node] = ops.parents;
             let grad = grads.consume::<B>(&ops.node);
             if let Some(node) = node {
-                grads.register::<B>(node.id, B::float_cat(gradients::<B>(grad, ops.state).into(), 2));
+                grads.register::<B>(node.id, pack::<B>(head_gradients::<B>(grad, ops.state)));
             }
         }
     }
@@ -221,7 +243,7 @@ mod autodiff {
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
             let grad = grads.consume::<B>(&ops.node);
-            for (node, grad) in ops.parents.into_iter().zip(gradients::<B>(grad, ops.state)) {
+            for (node, grad) in ops.parents.into_iter().zip(head_gradients::<B>(grad, ops.state).map(merge_heads::<B>)) {
                 if let Some(node) = node {
                     grads.register::<B>(node.id, grad);
                 }
