@@ -117,14 +117,19 @@ fn attend<B: Backend>(
     mask: Option<BoolTensor<B>>,
 ) -> (FloatTensor<B>, FloatTensor<B>) {
     let scale = scale::<B>(&q);
-    let scores = B::float_mul_scalar(B::float_matmul(q, B::float_swap_dims(k, 2, 3)), scale.into());
+    let scores = B::float_matmul(q, B::float_swap_dims(k, 2, 3));
+    // In `[B*H, Tq, Tk]`: burn's fusion runs the scaling, mask and softmax as one kernel there,
+    // but as four over `[B, H, Tq, Tk]`.
+    let [b, h, tq, tk] = scores.shape().dims::<4>();
+    let scores = B::float_reshape(scores, Shape::new([b * h, tq, tk]));
     let scores = match mask {
-        Some(mask) => B::float_mask_fill(scores, mask, f32::NEG_INFINITY.into()),
+        Some(mask) => B::float_mask_fill(scores, B::bool_reshape(mask, Shape::new([1, tq, tk])), f32::NEG_INFINITY.into()),
         None => scores,
     };
+    let scores = B::float_mul_scalar(scores, scale.into());
     // burn's softmax shifts by the row max (which needs no gradient here: the backward pass below
     // works from the probabilities).
-    let probs = B::softmax(scores, 3);
+    let probs = B::float_reshape(B::softmax(scores, 2), Shape::new([b, h, tq, tk]));
     (B::float_matmul(probs.clone(), v), probs)
 }
 
@@ -140,8 +145,12 @@ fn attend_backward<B: Backend>(
     let scale = scale::<B>(&q);
     let dv = B::float_matmul(B::float_swap_dims(probs.clone(), 2, 3), grad.clone());
     let dp = B::float_matmul(grad, B::float_swap_dims(v, 2, 3));
-    let row = B::float_sum_dim(B::float_mul(dp.clone(), probs.clone()), 3);
-    let ds = B::float_mul_scalar(B::float_mul(probs, B::float_sub(dp, row)), scale.into());
+    // In `[B*H, Tq, Tk]` as in `attend` (one fused reduction and one element-wise kernel).
+    let shape = dp.shape();
+    let flat = Shape::new([shape[0] * shape[1], shape[2], shape[3]]);
+    let (dp, probs) = (B::float_reshape(dp, flat.clone()), B::float_reshape(probs, flat));
+    let row = B::float_sum_dim(B::float_mul(dp.clone(), probs.clone()), 2);
+    let ds = B::float_reshape(B::float_mul_scalar(B::float_mul(probs, B::float_sub(dp, row)), scale.into()), shape);
     let dq = B::float_matmul(ds.clone(), k);
     let dk = B::float_matmul(B::float_swap_dims(ds, 2, 3), q);
     (dq, dk, dv)
