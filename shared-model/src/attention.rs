@@ -13,6 +13,13 @@
 //! and for the packed projection the three gradients concatenated into one. What the backward pass
 //! keeps: the heads of q, k, v and `P` (what autodiff kept for its matmuls).
 //!
+//! Layout, for burn's fusion and cubecl's matmuls (each choice counted in launches per training
+//! step, BENCHMARKS.md): the heads of q, k and v are copied once out of the packed projection
+//! into `[3, B, H, T, hd]` (a view whose heads interleave with its rows is copied by the matmul
+//! at every use), the output's gradient is split once, the packed gradient is stacked and copied
+//! once; the scores' scaling, mask and softmax (and the backward pass's row sum and its product)
+//! run over `[B*H, Tq, Tk]`, where the fusion makes them one reduce-broadcast kernel.
+//!
 //! Without autodiff the ops are the forward composition (a burn backend extension, see
 //! `extension`).
 
