@@ -19,6 +19,8 @@ use crate::{
 use burn_fusion::stream::Context;
 use cubecl::prelude::*;
 use cubek::reduce::launch::RoutineStrategy;
+#[cfg(not(feature = "autotune"))]
+use cubek::reduce::routines::{BlueprintStrategy, unit::UnitStrategy};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -211,8 +213,20 @@ impl ReduceBroadcastedOptimization {
         #[cfg(feature = "autotune")]
         fused_broadcasted_reduce_autotune(arg, context);
 
+        // clip-burn patch (vendor/burn-cubecl-fusion/README.md): without autotune (CUDA, WebGPU)
+        // the fused kernel first, as a plain fused reduction does, the blocks one by one on an
+        // error (upstream ran the fallback unconditionally: every LayerNorm and softmax as
+        // separate reduction and element-wise kernels).
         #[cfg(not(feature = "autotune"))]
-        arg.execute_fallback(context);
+        if arg
+            .execute_fused(
+                context,
+                RoutineStrategy::Unit(BlueprintStrategy::Inferred(UnitStrategy)),
+            )
+            .is_err()
+        {
+            arg.execute_fallback(context);
+        }
     }
 
     pub fn to_state(&self) -> ReduceBroadcastedOptimizationState {
