@@ -8,7 +8,7 @@
 use anyhow::Result;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use clip_model::loss::clip_loss;
+use clip_model::loss::clip_loss_gradients;
 use clip_model::Clip;
 
 /// The loss's share of one process: the loss and the gradients to back-propagate through this
@@ -26,19 +26,22 @@ pub struct Contrast {
 /// The loss on one step's features `(model, image, text)`: [`local`] or the data-parallel one.
 pub type ContrastFn<'a> = dyn FnMut(&Clip, Tensor<2>, Tensor<2>) -> Result<Contrast> + 'a;
 
-/// One process: the symmetric CLIP loss of `image` against `text` (`[rows, E]`, values), its
-/// backward pass run with the loss multiplied by `loss_scale`.
+/// One process: the symmetric CLIP loss of `image` against `text` (`[rows, E]`, values) and its
+/// gradients in closed form ([`clip_loss_gradients`]), taken of the loss multiplied by
+/// `loss_scale`.
 pub fn local(model: &Clip, image: Tensor<2>, text: Tensor<2>, loss_scale: f64) -> Contrast {
-    let (image, text) = (image.detach().require_grad(), text.detach().require_grad());
-    let loss = clip_loss(model.logits(image.clone(), text.clone()));
-    let value = loss.clone().into_scalar::<f32>() as f64;
-    let mut grads = if loss_scale == 1.0 { loss.backward() } else { (loss * loss_scale).backward() };
-    Contrast {
-        loss: value,
-        image_grad: image.grad_remove(&mut grads).expect("the loss uses the image features"),
-        text_grad: text.grad_remove(&mut grads).expect("the loss uses the text features"),
-        grads: GradientsParams::from_module(&mut grads, model),
+    let rows = image.dims()[0];
+    let g = clip_loss_gradients(image.inner(), text.inner(), model.logit_scale.val().inner(), 0..rows, loss_scale);
+    Contrast { loss: g.loss.into_scalar::<f32>() as f64, image_grad: g.image, text_grad: g.text, grads: logit_scale_gradient(model, g.logit_scale) }
+}
+
+/// The logit scale's gradient as the optimiser takes gradients (none when it is frozen).
+pub fn logit_scale_gradient(model: &Clip, grad: Tensor<1>) -> GradientsParams {
+    let mut grads = GradientsParams::new();
+    if model.logit_scale.is_require_grad() {
+        grads.register(model.logit_scale.id, grad);
     }
+    grads
 }
 
 /// Micro-batch `j`'s share of an `--accum-freq` step: its features (`image`, `text`, tracked or

@@ -115,6 +115,14 @@ fn scale<B: Backend>(heads: &FloatTensor<B>) -> f64 {
     (heads.shape()[3] as f64).powf(-0.5)
 }
 
+/// Scores or probabilities `[B, H, Tq, Tk]` as `[B*H, Tq, Tk]` (a view): burn's fusion runs the
+/// scaling, mask and softmax (and the backward pass's row sum with its element-wise work) as one
+/// kernel there, but as several over `[B, H, Tq, Tk]`.
+fn per_head<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let [b, h, tq, tk] = x.shape().dims::<4>();
+    B::float_reshape(x, Shape::new([b * h, tq, tk]))
+}
+
 /// The attention of heads `q` `[B, H, Tq, hd]` over `k`, `v` `[B, H, Tk, hd]`, keys hidden where
 /// `mask` is true: the output `[B, H, Tq, hd]` and the probabilities `[B, H, Tq, Tk]`.
 fn attend<B: Backend>(
@@ -125,10 +133,9 @@ fn attend<B: Backend>(
 ) -> (FloatTensor<B>, FloatTensor<B>) {
     let scale = scale::<B>(&q);
     let scores = B::float_matmul(q, B::float_swap_dims(k, 2, 3));
-    // In `[B*H, Tq, Tk]`: burn's fusion runs the scaling, mask and softmax as one kernel there,
-    // but as four over `[B, H, Tq, Tk]`.
-    let [b, h, tq, tk] = scores.shape().dims::<4>();
-    let scores = B::float_reshape(scores, Shape::new([b * h, tq, tk]));
+    let shape = scores.shape();
+    let [_, _, tq, tk] = shape.dims::<4>();
+    let scores = per_head::<B>(scores);
     let scores = match mask {
         Some(mask) => B::float_mask_fill(scores, B::bool_reshape(mask, Shape::new([1, tq, tk])), f32::NEG_INFINITY.into()),
         None => scores,
@@ -136,7 +143,7 @@ fn attend<B: Backend>(
     let scores = B::float_mul_scalar(scores, scale.into());
     // burn's softmax shifts by the row max (which needs no gradient here: the backward pass below
     // works from the probabilities).
-    let probs = B::float_reshape(B::softmax(scores, 2), Shape::new([b, h, tq, tk]));
+    let probs = B::float_reshape(B::softmax(scores, 2), shape);
     (B::float_matmul(probs.clone(), v), probs)
 }
 
@@ -152,10 +159,8 @@ fn attend_backward<B: Backend>(
     let scale = scale::<B>(&q);
     let dv = B::float_matmul(B::float_swap_dims(probs.clone(), 2, 3), grad.clone());
     let dp = B::float_matmul(grad, B::float_swap_dims(v, 2, 3));
-    // In `[B*H, Tq, Tk]` as in `attend` (one fused reduction and one element-wise kernel).
     let shape = dp.shape();
-    let flat = Shape::new([shape[0] * shape[1], shape[2], shape[3]]);
-    let (dp, probs) = (B::float_reshape(dp, flat.clone()), B::float_reshape(probs, flat));
+    let (dp, probs) = (per_head::<B>(dp), per_head::<B>(probs));
     let row = B::float_sum_dim(B::float_mul(dp.clone(), probs.clone()), 2);
     let ds = B::float_reshape(B::float_mul_scalar(B::float_mul(probs, B::float_sub(dp, row)), scale.into()), shape);
     let dq = B::float_matmul(ds.clone(), k);

@@ -78,11 +78,59 @@ impl Clip {
     }
 }
 
+/// PyTorch `F.normalize`'s eps: rows are divided by `max(|x|, eps)`.
+const NORMALIZE_EPS: f64 = 1e-12;
+
 /// L2-normalises each row (PyTorch `F.normalize(x, dim=-1)`, eps 1e-12).
 ///
 /// # Shapes
 /// - x: `[N, E]` -> `[N, E]`
 pub fn normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+    let norm = row_norms(x.clone());
     x / norm
+}
+
+/// The divisors of [`normalize`]: `max(|x_i|, eps)` per row.
+///
+/// # Shapes
+/// - x: `[N, E]` -> `[N, 1]`
+pub fn row_norms(x: Tensor<2>) -> Tensor<2> {
+    x.square().sum_dim(1).sqrt().clamp_min(NORMALIZE_EPS)
+}
+
+/// The backward pass of [`normalize`]: the gradient with respect to `x` from the gradient `grad`
+/// of `y = x / norms` (`norms` from [`row_norms`]): `(grad - y * <grad, y>) / norm` per row, the
+/// projection dropped for rows whose norm was clamped to eps (there the divisor is a constant).
+///
+/// # Shapes
+/// - y, grad: `[N, E]`, norms: `[N, 1]` -> `[N, E]`
+pub fn normalize_backward(y: Tensor<2>, norms: Tensor<2>, grad: Tensor<2>) -> Tensor<2> {
+    let unclamped = norms.clone().greater_elem(NORMALIZE_EPS).float();
+    let along = (grad.clone() * y.clone()).sum_dim(1) * unclamped;
+    (grad - y * along) / norms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`normalize_backward`] against autodiff through [`normalize`], with a row below eps
+    /// (clamped: its divisor is a constant there).
+    #[test]
+    fn normalize_backward_matches_autodiff() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<2>::from_floats([[3.0, -4.0, 1.0], [1e-14, 0.0, 2e-14], [0.5, 0.25, -2.0]], &device).require_grad();
+        let grad = Tensor::<2>::from_floats([[0.3, 0.1, -0.7], [1.0, -2.0, 0.5], [0.0, 2.0, 1.0]], &device);
+        let grads = (normalize(x.clone()) * grad.clone()).sum().backward();
+        let theirs = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let x = x.inner();
+        let norms = row_norms(x.clone());
+        let ours = normalize_backward(x / norms.clone(), norms, grad.inner()).into_data().try_to_vec::<f32>().unwrap();
+        for (row, (ours, theirs)) in ours.chunks(3).zip(theirs.chunks(3)).enumerate() {
+            let scale = theirs.iter().fold(1f32, |m, v| m.max(v.abs()));
+            for (a, b) in ours.iter().zip(theirs) {
+                assert!((a - b).abs() <= 1e-6 * scale, "row {row}: {ours:?} against autodiff's {theirs:?}");
+            }
+        }
+    }
 }

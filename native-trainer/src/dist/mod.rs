@@ -22,15 +22,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use clip_model::loss::local_clip_loss;
+use clip_model::loss::clip_loss_gradients;
 use clip_model::precision::float_dtype;
-use clip_model::{normalize, Clip};
+use clip_model::Clip;
 
 use crate::commands::host;
-use crate::contrast::Contrast;
+use crate::contrast::{logit_scale_gradient, Contrast};
 use crate::optim::FlatGradients;
 
 /// A process's place in the job, from torchrun's environment variables.
@@ -167,18 +166,14 @@ impl DataParallel {
         let gather = |dp: &mut Self, t: Tensor<2>| -> Result<Tensor<2>> {
             let all = dp.comm.all_gather(bytemuck::cast_slice(&host(t)?))?;
             let values: Vec<f32> = bytemuck::pod_collect_to_vec(&all);
-            Ok(Tensor::<2>::from_data(TensorData::new(values, [n * world, e]), &device).require_grad())
+            Ok(Tensor::<2>::from_data(TensorData::new(values, [n * world, e]), &device).inner())
         };
         let (all_image, all_text) = (gather(self, image)?, gather(self, text)?);
-        let (image_n, text_n) = (normalize(all_image.clone()), normalize(all_text.clone()));
-        let rows = |t: &Tensor<2>| t.clone().narrow(0, rank * n, n);
-        let loss = local_clip_loss(rows(&image_n), rows(&text_n), image_n, text_n, model.temperature(), rank);
-        let value = loss.clone().into_scalar::<f32>();
         // Each rank's loss divided by the world size: the sum over ranks is the global mean.
-        let mut grads = (loss * (loss_scale / world as f64)).backward();
-        let image_grad = all_image.grad_remove(&mut grads).context("the loss uses the gathered image features")?;
-        let text_grad = all_text.grad_remove(&mut grads).context("the loss uses the gathered text features")?;
-        let grads = GradientsParams::from_module(&mut grads, model);
+        let g = clip_loss_gradients(all_image, all_text, model.logit_scale.val().inner(), rank * n..(rank + 1) * n, loss_scale / world as f64);
+        let value = g.loss.into_scalar::<f32>();
+        let (image_grad, text_grad) = (g.image, g.text);
+        let grads = logit_scale_gradient(model, g.logit_scale);
         // What an all-gather's backward does: every rank's gradient for each slice, summed; the
         // losses ride along at the end of the same buffer (one collective).
         let mut both = host(Tensor::cat(vec![image_grad, text_grad], 0))?;
