@@ -14,7 +14,7 @@
 //! The moments are saved per parameter *path* (e.g. `text.ln_final.gamma`), not per burn
 //! `ParamId`, so a checkpoint restores them into a freshly built model.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
@@ -219,16 +219,39 @@ impl AdamW {
             .iter()
             .zip(members)
             .map(|(group, grads)| {
-                // Written in place: the buffer has no other owner.
-                let mut flat = Tensor::zeros([group.len], (&group.params.device(), group.params.dtype()));
+                // A buffer per gradient dtype, each written in place (no other owner): mixed
+                // precision's gradients arrive in the compute dtype and are cast once per buffer.
+                let device = group.params.device();
+                let mut flats: Vec<(FloatDType, Tensor<1>)> = Vec::new();
                 for (offset, grad) in grads {
+                    let dtype = float_dtype(&grad);
+                    let i = flats.iter().position(|(d, _)| *d == dtype).unwrap_or_else(|| {
+                        flats.push((dtype, Tensor::zeros([group.len], (&device, burn::tensor::DType::from(dtype)))));
+                        flats.len() - 1
+                    });
                     let n = grad.shape().num_elements();
-                    flat = flat.slice_assign([offset..offset + n], grad.cast(group.dtype));
+                    let buffer = std::mem::replace(&mut flats[i].1, Tensor::empty([0], &device));
+                    flats[i].1 = buffer.slice_assign([offset..offset + n], grad);
                 }
-                flat
+                flats.into_iter().map(|(_, flat)| flat.cast(group.dtype)).reduce(|a, b| a + b).expect("a group holds parameters with gradients")
             })
             .collect();
         Ok(FlatGradients { groups: flat })
+    }
+
+    /// Views (flat) of the parameters in `ids` that the layout holds, from its parameter buffers
+    /// cast to `dtype` whole: one kernel per buffer, for mixed precision's compute copy
+    /// (`precision::compute_model`). The buffers are the parameters' values, since between
+    /// steps parameters change only through the optimiser.
+    pub fn cast_params(&self, dtype: FloatDType, ids: &HashSet<ParamId>) -> HashMap<ParamId, Tensor<1>> {
+        let mut views = HashMap::new();
+        for group in self.groups.iter().filter(|g| g.slots.iter().any(|s| ids.contains(&s.id))) {
+            let cast = group.params.clone().cast(dtype);
+            for slot in group.slots.iter().filter(|s| ids.contains(&s.id)) {
+                views.insert(slot.id, cast.clone().narrow(0, slot.offset, slot.len));
+            }
+        }
+        views
     }
 
     /// The per-parameter gradients of `flat` (views into its buffers), as burn holds them: the

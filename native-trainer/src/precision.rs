@@ -2,20 +2,25 @@
 //!
 //! - `fp32`: everything in f32 (on CUDA the matmuls may use TF32, as PyTorch's default).
 //! - `amp_bf16`, `amp` (f16): mixed precision. The model and the optimiser state stay f32 (the
-//!   master weights); each step computes through a bf16/f16 copy of the towers
-//!   (`clip_model::precision::cast_towers`), whose cast is part of the autodiff graph, so the
-//!   gradients arrive in f32 on the master weights. BatchNorm, LayerNorm's statistics, the
+//!   master weights); each step computes through a bf16/f16 copy of the towers ([`compute_model`]:
+//!   the optimiser's parameter buffers cast whole), whose gradients are cast back into the f32
+//!   buffers of the optimiser's layout. BatchNorm, LayerNorm's statistics, the
 //!   features, logits and loss are f32. `amp` scales the loss (dynamic, as PyTorch's GradScaler).
 //! - `bf16`, `f16`: pure low precision (open_clip's `--precision bf16`): the towers' weights are
 //!   stored in bf16/f16 (no f32 copy); AdamW's moments and its update stay f32 (f16 moments
 //!   underflow); `f16` scales the loss.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use std::collections::{HashMap, HashSet};
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use clip_model::precision::cast_towers;
+use clip_model::precision::{cast_param_ids, cast_towers};
 use clip_model::Clip;
 use serde::{Deserialize, Serialize};
+
+use crate::optim::AdamW;
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,13 +70,59 @@ impl Precision {
     }
 }
 
-/// The model a step computes through: `model` itself, or (mixed precision) its towers cast to
-/// `dtype` with the cast recorded, so gradients reach the f32 originals.
-pub fn compute_model(model: &Clip, dtype: Option<FloatDType>) -> Clip {
-    match dtype {
-        Some(dtype) => cast_towers(model, dtype),
-        None => model.clone(),
+/// The model a step computes through: `model` itself, or (mixed precision) a copy whose towers'
+/// parameters (`cast_param_ids`: all but BatchNorm's; the logit scale stays f32 too) are in
+/// `dtype`, each a leaf of its own under its original's id and trainable as it was: their
+/// gradients arrive in `dtype` on these leaves, and [`AdamW::gather`] casts them into the f32
+/// master weights' buffers, once per buffer. The values are views of `optim`'s parameter buffers
+/// cast whole ([`AdamW::cast_params`]); where a cast recorded per parameter cost a kernel per
+/// parameter and another per gradient (~550 a ViT-B-32 step), this costs a few. Parameters the
+/// optimiser does not hold (before its first step) are cast one by one. The gradients are
+/// those of the recorded casts, bit for bit (`a_laid_out_optimiser_casts_the_same_values`).
+pub fn compute_model(model: &Clip, dtype: Option<FloatDType>, optim: &AdamW) -> Clip {
+    let Some(dtype) = dtype else { return model.clone() };
+    let mut ids = cast_param_ids(&model.visual);
+    ids.extend(cast_param_ids(&model.text));
+    let views = optim.cast_params(dtype, &ids);
+    struct Leaves {
+        dtype: FloatDType,
+        ids: HashSet<ParamId>,
+        views: HashMap<ParamId, Tensor<1>>,
     }
+    impl ModuleMapper for Leaves {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if !self.ids.contains(&param.id) {
+                return param;
+            }
+            let (id, tensor, mapper) = param.consume();
+            let require_grad = tensor.is_require_grad();
+            let dims = tensor.dims();
+            let value = match self.views.remove(&id) {
+                Some(view) if view.shape().num_elements() == dims.iter().product::<usize>() => view.reshape(dims),
+                _ => tensor.inner().cast(self.dtype),
+            };
+            let leaf = Tensor::from_inner(value);
+            Param::from_mapped_value(id, if require_grad { leaf.require_grad() } else { leaf }, mapper)
+        }
+    }
+    model.clone().map(&mut Leaves { dtype, ids, views })
+}
+
+/// `grads` in f32: mixed precision's gradients arrive in the compute dtype, and those of several
+/// micro-batches are summed in f32 (as the f32 master weights' gradients were before they were
+/// gathered per buffer).
+pub fn widened<M: Module>(grads: GradientsParams, module: &M) -> GradientsParams {
+    struct Widen(GradientsParams, GradientsParams);
+    impl ModuleVisitor for Widen {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.0.remove::<D>(param.id) {
+                self.1.register::<D>(param.id, grad.cast(FloatDType::F32));
+            }
+        }
+    }
+    let mut widen = Widen(grads, GradientsParams::new());
+    module.visit(&mut widen);
+    widen.1
 }
 
 /// `model` with its towers stored in `dtype` (pure low precision): the cast values become the

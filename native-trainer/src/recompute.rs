@@ -16,20 +16,19 @@
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::{FloatDType, Gradients};
-use clip_model::precision::cast_params;
-use clip_model::text::TextTower;
+use burn::tensor::Gradients;
 use clip_model::vision::{ModifiedResNet, VisionTower, VisionTransformer};
 use clip_model::Clip;
 
 use crate::contrast::{self, ContrastFn};
+use crate::precision::widened;
 
 type Embed<'a, const D: usize> = Box<dyn Fn(&Clip) -> Tensor<D> + 'a>;
 type Block<'a, const D: usize> = Box<dyn Fn(&Clip, usize, Tensor<D>) -> Tensor<D> + 'a>;
 type Head<'a, const D: usize> = Box<dyn Fn(&Clip, Tensor<D>) -> Tensor<2> + 'a>;
 
 /// One tower as functions of the model, so the same chain runs untracked (forward) and
-/// tracked (recomputation). Each casts only the part of the model it uses to the compute dtype.
+/// tracked (recomputation).
 struct Chain<'a, const D: usize> {
     embed: Embed<'a, D>,
     blocks: usize,
@@ -99,34 +98,6 @@ pub fn vjp<const D: usize>(output: Tensor<D>, grad: Tensor<D>) -> Tensor<1> {
     (output * grad).reshape([n]).sum()
 }
 
-fn cast<M: Module>(module: &M, dtype: Option<FloatDType>) -> M {
-    match dtype {
-        Some(dtype) => cast_params(module.clone(), dtype),
-        None => module.clone(),
-    }
-}
-
-/// `tower` without its residual blocks (a clone sharing the tensors), cast to `dtype`: what the
-/// embedding and head closures use, so under mixed precision each call casts those few tensors
-/// rather than the whole tower.
-fn ends<M: Module>(tower: &M, drop_blocks: impl FnOnce(&mut M), dtype: Option<FloatDType>) -> M {
-    let mut ends = tower.clone();
-    drop_blocks(&mut ends);
-    cast(&ends, dtype)
-}
-
-fn text_ends(m: &Clip, dtype: Option<FloatDType>) -> TextTower {
-    ends(&m.text, |t| t.transformer.resblocks.clear(), dtype)
-}
-
-fn vit_ends(m: &Clip, dtype: Option<FloatDType>) -> VisionTransformer {
-    ends(vit(m), |v| v.transformer.resblocks.clear(), dtype)
-}
-
-fn resnet_ends(m: &Clip, dtype: Option<FloatDType>) -> ModifiedResNet {
-    ends(resnet(m), |r| [&mut r.layer1, &mut r.layer2, &mut r.layer3, &mut r.layer4].into_iter().for_each(Vec::clear), dtype)
-}
-
 fn vit(model: &Clip) -> &VisionTransformer {
     match &model.visual {
         VisionTower::Vit(v) => v,
@@ -141,13 +112,13 @@ fn resnet(model: &Clip) -> &ModifiedResNet {
     }
 }
 
-fn text_chain<'a>(ids: Tensor<2, Int>, dtype: Option<FloatDType>, blocks: usize) -> Chain<'a, 3> {
+fn text_chain<'a>(ids: Tensor<2, Int>, blocks: usize) -> Chain<'a, 3> {
     let ids_head = ids.clone();
     Chain {
-        embed: Box::new(move |m: &Clip| text_ends(m, dtype).embed(ids.clone())),
+        embed: Box::new(move |m: &Clip| m.text.embed(ids.clone())),
         blocks,
-        block: Box::new(move |m: &Clip, i, x| cast(&m.text.transformer.resblocks[i], dtype).forward(x, true)),
-        head: Box::new(move |m: &Clip, x| text_ends(m, dtype).head(x, ids_head.clone())),
+        block: Box::new(move |m: &Clip, i, x| m.text.transformer.resblocks[i].forward(x, true)),
+        head: Box::new(move |m: &Clip, x| m.text.head(x, ids_head.clone())),
     }
 }
 
@@ -163,19 +134,19 @@ enum ImagePass {
 }
 
 impl ImageChain<'_> {
-    fn new(model: &Clip, pixels: Tensor<4>, dtype: Option<FloatDType>) -> Self {
+    fn new(model: &Clip, pixels: Tensor<4>) -> Self {
         match &model.visual {
             VisionTower::Vit(v) => Self::Tokens(Chain {
-                embed: Box::new(move |m: &Clip| vit_ends(m, dtype).embed(pixels.clone())),
+                embed: Box::new(move |m: &Clip| vit(m).embed(pixels.clone())),
                 blocks: v.transformer.resblocks.len(),
-                block: Box::new(move |m: &Clip, i, x| cast(&vit(m).transformer.resblocks[i], dtype).forward(x, false)),
-                head: Box::new(move |m: &Clip, x| vit_ends(m, dtype).head(x)),
+                block: Box::new(move |m: &Clip, i, x| vit(m).transformer.resblocks[i].forward(x, false)),
+                head: Box::new(move |m: &Clip, x| vit(m).head(x)),
             }),
             VisionTower::ResNet(r) => Self::Maps(Chain {
-                embed: Box::new(move |m: &Clip| resnet_ends(m, dtype).stem(pixels.clone())),
+                embed: Box::new(move |m: &Clip| resnet(m).stem(pixels.clone())),
                 blocks: r.blocks().count(),
-                block: Box::new(move |m: &Clip, i, x| cast(resnet(m).blocks().nth(i).expect("block index"), dtype).forward(x)),
-                head: Box::new(move |m: &Clip, x| resnet_ends(m, dtype).head(x)),
+                block: Box::new(move |m: &Clip, i, x| resnet(m).blocks().nth(i).expect("block index").forward(x)),
+                head: Box::new(move |m: &Clip, x| resnet(m).head(x)),
             }),
         }
     }
@@ -218,21 +189,17 @@ impl ImagePass {
     }
 }
 
-/// Loss and gradients of one optimiser step with per-block recomputation. Same semantics as the
-/// plain path (`commands::train::gradients`): one micro-batch, or open_clip's `--accum-freq` where
-/// each micro-batch is scored against the cached features of the others; the loss on the
-/// features comes from `contrast` (one process, or sharded over ranks), which also returns its
-/// gradients for them. `dtype`: the compute dtype of mixed precision (None: the model's own).
-pub fn gradients(
-    model: &Clip,
-    inputs: &[(Tensor<4>, Tensor<2, Int>)],
-    dtype: Option<FloatDType>,
-    contrast: &mut ContrastFn,
-) -> anyhow::Result<(f64, GradientsParams)> {
+/// Loss and gradients of one optimiser step with per-block recomputation, computed through
+/// `model` (mixed precision: the compute copy of `precision::compute_model`). Same semantics as
+/// the plain path (`commands::train::gradients`): one micro-batch, or open_clip's `--accum-freq`
+/// where each micro-batch is scored against the cached features of the others (gradients summed
+/// in f32); the loss on the features comes from `contrast` (one process, or sharded over ranks),
+/// which also returns its gradients for them.
+pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mut ContrastFn) -> anyhow::Result<(f64, GradientsParams)> {
     let untracked = untracked(model);
     let text_blocks = model.text.transformer.resblocks.len();
     let chains: Vec<(ImageChain, Chain<3>)> =
-        inputs.iter().map(|(pixels, ids)| (ImageChain::new(model, pixels.clone(), dtype), text_chain(ids.clone(), dtype, text_blocks))).collect();
+        inputs.iter().map(|(pixels, ids)| (ImageChain::new(model, pixels.clone()), text_chain(ids.clone(), text_blocks))).collect();
     // Every micro-batch's features, as the others' negatives (only with accumulation).
     let cached: Vec<(Tensor<2>, Tensor<2>)> = if inputs.len() > 1 {
         chains.iter().map(|(image, text)| (image.features(&untracked), text.features(&untracked))).collect()
@@ -240,9 +207,10 @@ pub fn gradients(
         Vec::new()
     };
 
-    let mut acc = GradientsAccumulator::<Clip>::new();
+    let mut total_grads = GradientsAccumulator::<Clip>::new();
     let mut total = 0.0;
     for (j, (image_chain, text_chain)) in chains.iter().enumerate() {
+        let mut acc = GradientsAccumulator::<Clip>::new();
         let (image_features, image_pass) = image_chain.forward(&untracked, model);
         let (text_features, text_pass) = text_chain.forward(&untracked, model);
         let c = contrast::micro_batch(model, &cached, j, image_features.clone(), text_features.clone(), contrast)?;
@@ -250,8 +218,10 @@ pub fn gradients(
         acc.accumulate(model, c.grads);
         let grads = (vjp(image_features, c.image_grad) + vjp(text_features, c.text_grad)).backward();
         backward_towers(model, (image_chain, image_pass), (text_chain, text_pass), grads, &mut acc);
+        let grads = acc.grads();
+        total_grads.accumulate(model, if inputs.len() > 1 { widened(grads, model) } else { grads });
     }
-    Ok((total / inputs.len() as f64, acc.grads()))
+    Ok((total / inputs.len() as f64, total_grads.grads()))
 }
 
 /// From the backward pass through the heads (`grads`): the heads' parameter gradients, then

@@ -6,38 +6,60 @@
 //! the features a tower returns, hence the logits and the loss. Inputs are cast to the tower's
 //! dtype on entry.
 
-use burn::module::{Module, ModuleMapper, Param};
+use std::collections::HashSet;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
 use crate::Clip;
 
-/// `module` with every float parameter cast to `dtype`, except those of BatchNorm layers.
+/// `module` with every float parameter cast to `dtype`, except those of BatchNorm layers (the
+/// parameters of [`cast_param_ids`]).
 ///
 /// On an autodiff device the cast is recorded: gradients flow back to the original (f32)
 /// parameters, which is how mixed precision keeps f32 master weights.
 pub fn cast_params<M: Module>(module: M, dtype: FloatDType) -> M {
     struct Cast {
         dtype: FloatDType,
-        /// Container types of the fields entered.
-        containers: Vec<String>,
+        ids: HashSet<ParamId>,
     }
     impl ModuleMapper for Cast {
-        fn enter_module(&mut self, _name: &str, container_type: &str) {
-            self.containers.push(container_type.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.containers.pop();
-        }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            if self.containers.last().is_some_and(|c| c.ends_with("BatchNorm")) {
+            if !self.ids.contains(&param.id) {
                 return param;
             }
             let dtype = self.dtype;
             param.map(|t| t.cast(dtype))
         }
     }
-    module.map(&mut Cast { dtype, containers: Vec::new() })
+    let ids = cast_param_ids(&module);
+    module.map(&mut Cast { dtype, ids })
+}
+
+/// The float parameters of `module` that a low-precision copy casts: all but BatchNorm's.
+pub fn cast_param_ids<M: Module>(module: &M) -> HashSet<ParamId> {
+    struct Ids {
+        /// Container types of the fields entered.
+        containers: Vec<String>,
+        ids: HashSet<ParamId>,
+    }
+    impl ModuleVisitor for Ids {
+        fn enter_module(&mut self, _name: &str, container_type: &str) {
+            self.containers.push(container_type.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.containers.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if !self.containers.last().is_some_and(|c| c.ends_with("BatchNorm")) {
+                self.ids.insert(param.id);
+            }
+        }
+    }
+    let mut visitor = Ids { containers: Vec::new(), ids: HashSet::new() };
+    module.visit(&mut visitor);
+    visitor.ids
 }
 
 /// `model` computing in `dtype`: both towers' parameters cast with [`cast_params`]; the logit

@@ -11,7 +11,6 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use clip_model::preprocess::Pixels;
 use clip_model::{import, Clip};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,7 +23,7 @@ use crate::dist::{DataParallel, Transport};
 use crate::eval::{self, ImageFolder};
 use crate::model_args::{device, parse_model};
 use crate::optim::{clip_scale, cosine_lr, AdamW, AdamWConfig, CLIP_BOUNDS};
-use crate::precision::{compute_model, store_towers, LossScaler, Precision};
+use crate::precision::{compute_model, store_towers, widened, LossScaler, Precision};
 use crate::recompute;
 
 #[derive(clap::Args, Debug, Clone, Serialize)]
@@ -461,13 +460,17 @@ pub fn step_on(
     options: &StepOptions,
     mut dp: Option<&mut DataParallel>,
 ) -> Result<(Clip, StepOutcome)> {
-    let (dtype, loss_scale) = (options.precision.amp_dtype(), scaler.scale);
-    let run = |contrast: &mut ContrastFn| {
-        if options.grad_checkpointing { recompute::gradients(&model, inputs, dtype, contrast) } else { gradients(&model, inputs, dtype, contrast) }
-    };
-    let (loss, grads) = match dp.as_deref_mut() {
-        Some(dp) => run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?,
-        None => run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?,
+    let loss_scale = scaler.scale;
+    // The compute copy lives only through the passes.
+    let (loss, grads) = {
+        let compute = compute_model(&model, options.precision.amp_dtype(), optim);
+        let run = |contrast: &mut ContrastFn| {
+            if options.grad_checkpointing { recompute::gradients(&compute, inputs, contrast) } else { gradients(&compute, inputs, contrast) }
+        };
+        match dp.as_deref_mut() {
+            Some(dp) => run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?,
+            None => run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?,
+        }
     };
     let mut grads = optim.gather(&model, grads)?;
     if let Some(dp) = dp {
@@ -481,23 +484,17 @@ pub fn step_on(
     Ok((model, StepOutcome { loss, grad_norm, applied }))
 }
 
-/// Loss and gradients of one optimiser step on this process's micro-batches; the loss on the
-/// towers' features comes from `contrast` (one process, or sharded over ranks), which also
-/// returns its gradients for them, back-propagated here through the towers. With `dtype` the
-/// towers compute through a copy cast to it (mixed precision). With several micro-batches,
-/// open_clip's `--accum-freq`: features of all micro-batches are computed first without
-/// gradients (in training mode), then each micro-batch is recomputed with gradients and its loss
-/// taken against the cached features of the others, so every micro-batch sees all negatives;
-/// gradients are summed.
-fn gradients(
-    model: &Clip,
-    inputs: &[(Tensor<4>, Tensor<2, Int>)],
-    dtype: Option<FloatDType>,
-    contrast: &mut ContrastFn,
-) -> Result<(f64, GradientsParams)> {
-    let compute = |m: &Clip| compute_model(m, dtype);
+/// Loss and gradients of one optimiser step on this process's micro-batches, computed through
+/// `model` (mixed precision: the towers' low-precision copy of [`compute_model`], whose
+/// gradients arrive in its dtype); the loss on the towers' features comes from `contrast` (one
+/// process, or sharded over ranks), which also returns its gradients for them, back-propagated
+/// here through the towers. With several micro-batches, open_clip's `--accum-freq`: features of
+/// all micro-batches are computed first without gradients (in training mode), then each
+/// micro-batch is recomputed with gradients and its loss taken against the cached features of
+/// the others, so every micro-batch sees all negatives; gradients are summed (in f32).
+fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mut ContrastFn) -> Result<(f64, GradientsParams)> {
     let cached: Vec<(Tensor<2>, Tensor<2>)> = if inputs.len() > 1 {
-        let untracked = compute(&recompute::untracked(model));
+        let untracked = recompute::untracked(model);
         inputs.iter().map(|(images, ids)| (untracked.encode_image(images.clone()), untracked.encode_text(ids.clone()))).collect()
     } else {
         Vec::new()
@@ -505,17 +502,20 @@ fn gradients(
     let mut accumulator = GradientsAccumulator::<Clip>::new();
     let mut total = 0.0;
     for (j, (images, ids)) in inputs.iter().enumerate() {
-        let m = compute(model);
-        let (image, text) = (m.encode_image(images.clone()), m.encode_text(ids.clone()));
+        let (image, text) = (model.encode_image(images.clone()), model.encode_text(ids.clone()));
         let c = contrast::micro_batch(model, &cached, j, image.clone(), text.clone(), contrast)?;
         total += c.loss;
-        accumulator.accumulate(model, c.grads);
+        let mut grads = c.grads;
         let towers = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
-        accumulator.accumulate(model, GradientsParams::from_grads(towers.backward(), model));
+        let mut tower_grads = GradientsParams::from_grads(towers.backward(), model);
+        if inputs.len() > 1 {
+            (grads, tower_grads) = (widened(grads, model), widened(tower_grads, model));
+        }
+        accumulator.accumulate(model, grads);
+        accumulator.accumulate(model, tower_grads);
     }
     Ok((total / inputs.len() as f64, accumulator.grads()))
 }
-
 
 /// Keeps the lines of an earlier run up to `step` (a resumed run rewrites what follows).
 fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
@@ -596,6 +596,7 @@ fn summary(report: &serde_json::Map<String, serde_json::Value>) -> String {
 #[cfg(test)]
 pub mod tests_support {
     use super::*;
+    use burn::tensor::FloatDType;
     use burn::module::Param;
     use clip_model::tokenizer::TokenIds;
     use clip_model::ClipConfig;
@@ -711,28 +712,34 @@ pub mod tests_support {
         f()
     }
 
-    /// One process's loss and gradients (the loss multiplied by `loss_scale` for the backward pass).
+    /// An optimiser with nothing laid out: [`compute_model`] casts each parameter.
+    pub fn fresh_optimiser() -> AdamW {
+        AdamW::new(AdamWConfig { beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.2 }, &CLIP_BOUNDS)
+    }
+
+    /// One process's loss and gradients (the loss multiplied by `loss_scale` for the backward
+    /// pass), computed in `dtype` (mixed precision) or the model's own.
     pub fn plain(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
-        gradients(model, inputs, dtype, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
+        gradients(&compute_model(model, dtype, &fresh_optimiser()), inputs, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
     }
 
     /// As [`plain`], with per-block recomputation.
     pub fn checkpointed(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
-        recompute::gradients(model, inputs, dtype, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
+        recompute::gradients(&compute_model(model, dtype, &fresh_optimiser()), inputs, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
     }
 
     /// One rank's loss and the gradients summed over ranks, with and without recomputation
     /// (asserted equal); `inputs` are its micro-batches.
     pub fn sharded(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dp: &mut DataParallel) -> (f64, GradientsParams) {
         // Summed over ranks as training sums them: in the optimiser's flat layout.
-        let mut optim = AdamW::new(AdamWConfig { beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.2 }, &CLIP_BOUNDS);
+        let mut optim = fresh_optimiser();
         let mut summed = |dp: &mut DataParallel, grads| {
             let flat = dp.sum_gradients(optim.gather(model, grads).unwrap()).unwrap();
             optim.scatter(model, &flat)
         };
-        let (loss, grads) = gradients(model, inputs, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+        let (loss, grads) = gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
         let grads = summed(dp, grads);
-        let (loss2, grads2) = recompute::gradients(model, inputs, None, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+        let (loss2, grads2) = recompute::gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
         let grads2 = summed(dp, grads2);
         assert!((loss - loss2).abs() < 1e-6);
         let (diff, path, _) = max_relative_difference(model, &grads, &grads2);
@@ -745,6 +752,7 @@ pub mod tests_support {
 mod tests {
     use super::tests_support::*;
     use super::*;
+    use burn::tensor::FloatDType;
 
     /// open_clip's `--accum-freq` semantics: the towers get the full-batch gradient; the logit
     /// scale's gradient is summed over the micro-batches (each computes the full loss).
@@ -879,6 +887,68 @@ mod tests {
                 let cosine = dot / (na * nb).sqrt();
                 assert!(cosine > whole_min, "whole gradient: cosine {cosine} (checkpointing {checkpointing})");
                 assert!(((nb / na).sqrt() - 1.0).abs() < 0.1, "gradient norm ratio {}", (nb / na).sqrt());
+            }
+        }
+    }
+
+    /// Mixed precision's compute copy from a laid-out optimiser (its parameter buffers cast
+    /// whole, gradients on low-precision leaves, gathered per dtype and cast once per buffer)
+    /// gives the gradients of casts recorded per parameter (autodiff back to the f32 master
+    /// weights), bit for bit, and so does the copy cast parameter by parameter (also with
+    /// checkpointing); for a ViT and a ResNet (BatchNorm stays f32).
+    #[test]
+    fn a_laid_out_optimiser_casts_the_same_values() {
+        use clip_model::precision::{cast_param_ids, cast_towers};
+        let device = Device::flex().autodiff();
+        let dtype = FloatDType::BF16;
+        for config in [tiny(), resnet()] {
+            let model = seeded(&config, 3, &device);
+            let size = config.vision_cfg.image_size;
+            let mut b = batch(0..4);
+            for p in &mut b.images {
+                p.data = (0..3 * size * size).map(|i| ((i as f32) * 0.37).sin()).collect();
+                p.size = size;
+            }
+            let x = inputs(&[b], &device);
+            // Recorded casts: the gradients arrive on the master weights.
+            let cast = cast_towers(&model, dtype);
+            let (image, text) = (cast.encode_image(x[0].0.clone()), cast.encode_text(x[0].1.clone()));
+            let c = contrast::local(&cast, image.clone(), text.clone(), 1.0);
+            let mut reference = GradientsAccumulator::<Clip>::new();
+            reference.accumulate(&model, c.grads);
+            let towers = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
+            reference.accumulate(&model, GradientsParams::from_grads(towers.backward(), &model));
+            let reference = reference.grads();
+
+            let mut optim = fresh_optimiser();
+            // Lays the parameters out: the buffers hold the model's values.
+            optim.gather(&model, plain(&model, &x, None, 1.0).1).unwrap();
+            let mut ids = cast_param_ids(&model.visual);
+            ids.extend(cast_param_ids(&model.text));
+            assert_eq!(optim.cast_params(dtype, &ids).len(), ids.len(), "the optimiser holds every cast parameter");
+            let run = |optimiser: &AdamW, checkpointing: bool| {
+                let compute = compute_model(&model, Some(dtype), optimiser);
+                let local = &mut |m: &Clip, i, t| Ok(contrast::local(m, i, t, 1.0));
+                if checkpointing { recompute::gradients(&compute, &x, local) } else { gradients(&compute, &x, local) }.unwrap().1
+            };
+            for (what, optimiser) in [("laid out", &optim), ("one by one", &fresh_optimiser())] {
+                for (path, a, b) in paired(&model, &reference, &run(optimiser, false)) {
+                    assert_eq!(a, b, "{path}: {what}");
+                }
+            }
+            // Recomputation adds a block's incoming gradients in another order (bf16 roundings
+            // differ from the plain pass's): laid out against one by one there.
+            let one_by_one = run(&fresh_optimiser(), true);
+            for (path, a, b) in paired(&model, &one_by_one, &run(&optim, true)) {
+                assert_eq!(a, b, "{path}: laid out, checkpointing");
+            }
+            // Gathered per dtype and cast once per buffer: the same f32 gradients.
+            let compute = compute_model(&model, Some(dtype), &optim);
+            let (_, grads) = gradients(&compute, &x, &mut |m, i, t| Ok(contrast::local(m, i, t, 1.0))).unwrap();
+            let flat = optim.gather(&model, grads).unwrap();
+            let gathered = optim.scatter(&model, &flat);
+            for (path, a, b) in paired(&model, &reference, &gathered) {
+                assert_eq!(a, b, "{path}: gathered");
             }
         }
     }
