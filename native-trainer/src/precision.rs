@@ -4,11 +4,11 @@
 //! - `amp_bf16`, `amp` (f16): mixed precision. The model and the optimiser state stay f32 (the
 //!   master weights); each step computes through a bf16/f16 copy of the towers ([`compute_model`]:
 //!   the optimiser's parameter buffers cast whole), whose gradients are cast back into the f32
-//!   buffers of the optimiser's layout. BatchNorm, LayerNorm's statistics, the
+//!   buffers of the optimiser's layout. BatchNorm and LayerNorm (parameters and statistics), the
 //!   features, logits and loss are f32. `amp` scales the loss (dynamic, as PyTorch's GradScaler).
 //! - `bf16`, `f16`: pure low precision (open_clip's `--precision bf16`): the towers' weights are
-//!   stored in bf16/f16 (no f32 copy); AdamW's moments and its update stay f32 (f16 moments
-//!   underflow); `f16` scales the loss.
+//!   stored in bf16/f16 (no f32 copy; the normalisation layers' few parameters stay f32);
+//!   AdamW's moments and its update stay f32 (f16 moments underflow); `f16` scales the loss.
 
 use std::collections::{HashMap, HashSet};
 
@@ -71,7 +71,8 @@ impl Precision {
 }
 
 /// The model a step computes through: `model` itself, or (mixed precision) a copy whose towers'
-/// parameters (`cast_param_ids`: all but BatchNorm's; the logit scale stays f32 too) are in
+/// parameters (`cast_param_ids`: all but BatchNorm's and LayerNorm's; the logit scale stays f32
+/// too) are in
 /// `dtype`, each a leaf of its own under its original's id and trainable as it was: their
 /// gradients arrive in `dtype` on these leaves, and [`AdamW::gather`] casts them into the f32
 /// master weights' buffers, once per buffer. The values are views of `optim`'s parameter buffers

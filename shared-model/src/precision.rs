@@ -2,7 +2,8 @@
 //! master weights elsewhere) or pure low-precision runs.
 //!
 //! What stays in f32 whatever the towers compute in: BatchNorm (parameters, running statistics
-//! and the normalisation itself, see `vision::resnet`), LayerNorm's reduction (burn widens it),
+//! and the normalisation itself, see `vision::resnet`), LayerNorm (its gain and bias, as under
+//! PyTorch's autocast, and its statistics: `layer_norm` widens its input),
 //! the features a tower returns, hence the logits and the loss. Inputs are cast to the tower's
 //! dtype on entry.
 
@@ -14,8 +15,8 @@ use burn::tensor::FloatDType;
 
 use crate::Clip;
 
-/// `module` with every float parameter cast to `dtype`, except those of BatchNorm layers (the
-/// parameters of [`cast_param_ids`]).
+/// `module` with every float parameter cast to `dtype`, except those of BatchNorm and LayerNorm
+/// layers (the parameters of [`cast_param_ids`]).
 ///
 /// On an autodiff device the cast is recorded: gradients flow back to the original (f32)
 /// parameters, which is how mixed precision keeps f32 master weights.
@@ -37,7 +38,8 @@ pub fn cast_params<M: Module>(module: M, dtype: FloatDType) -> M {
     module.map(&mut Cast { dtype, ids })
 }
 
-/// The float parameters of `module` that a low-precision copy casts: all but BatchNorm's.
+/// The float parameters of `module` that a low-precision copy casts: all but the normalisation
+/// layers' (BatchNorm, LayerNorm), which compute in f32 from f32 parameters.
 pub fn cast_param_ids<M: Module>(module: &M) -> HashSet<ParamId> {
     struct Ids {
         /// Container types of the fields entered.
@@ -52,7 +54,7 @@ pub fn cast_param_ids<M: Module>(module: &M) -> HashSet<ParamId> {
             self.containers.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if !self.containers.last().is_some_and(|c| c.ends_with("BatchNorm")) {
+            if !self.containers.last().is_some_and(|c| c.ends_with("BatchNorm") || c.ends_with("LayerNorm")) {
                 self.ids.insert(param.id);
             }
         }
@@ -122,7 +124,8 @@ mod tests {
             let reference = (model.encode_image(pixels.clone()), model.encode_text(ids.clone()));
             model = cast_towers(&model, FloatDType::BF16);
             for (path, dtype) in dtypes(&model) {
-                let expected = if path.contains("bn") || path == "logit_scale" { burn::tensor::DType::F32 } else { burn::tensor::DType::BF16 };
+                let norm = path.contains("bn") || path.contains("ln");
+                let expected = if norm || path == "logit_scale" { burn::tensor::DType::F32 } else { burn::tensor::DType::BF16 };
                 assert_eq!(dtype, expected, "{path}");
             }
             for (low, f32_features) in [(model.encode_image(pixels.clone()), &reference.0), (model.encode_text(ids.clone()), &reference.1)] {
