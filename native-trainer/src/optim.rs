@@ -243,7 +243,7 @@ impl AdamW {
     /// cast to `dtype` whole: one kernel per buffer, for mixed precision's compute copy
     /// (`precision::compute_model`). The buffers are the parameters' values, since between
     /// steps parameters change only through the optimiser.
-    pub fn cast_params(&self, dtype: FloatDType, ids: &HashSet<ParamId>) -> HashMap<ParamId, Tensor<1>> {
+    pub fn cast_views(&self, dtype: FloatDType, ids: &HashSet<ParamId>) -> HashMap<ParamId, Tensor<1>> {
         let mut views = HashMap::new();
         for group in self.groups.iter().filter(|g| g.slots.iter().any(|s| ids.contains(&s.id))) {
             let cast = group.params.clone().cast(dtype);

@@ -72,19 +72,18 @@ impl Precision {
 
 /// The model a step computes through: `model` itself, or (mixed precision) a copy whose towers'
 /// parameters (`cast_param_ids`: all but BatchNorm's and LayerNorm's; the logit scale stays f32
-/// too) are in
-/// `dtype`, each a leaf of its own under its original's id and trainable as it was: their
-/// gradients arrive in `dtype` on these leaves, and [`AdamW::gather`] casts them into the f32
-/// master weights' buffers, once per buffer. The values are views of `optim`'s parameter buffers
-/// cast whole ([`AdamW::cast_params`]); where a cast recorded per parameter cost a kernel per
-/// parameter and another per gradient (~550 a ViT-B-32 step), this costs a few. Parameters the
-/// optimiser does not hold (before its first step) are cast one by one. The gradients are
+/// too) are in `dtype`, each a leaf of its own under its original's id and trainable as it was:
+/// their gradients arrive in `dtype` on these leaves, and [`AdamW::gather`] casts them into the
+/// f32 master weights' buffers, once per buffer. The values are views of `optim`'s parameter
+/// buffers cast whole ([`AdamW::cast_views`]); where a cast recorded per parameter cost a kernel
+/// per parameter and per gradient (547 lone casts a ViT-B-32 step), this costs a few. Parameters
+/// the optimiser does not hold (before its first step) are cast one by one. The gradients are
 /// those of the recorded casts, bit for bit (`a_laid_out_optimiser_casts_the_same_values`).
 pub fn compute_model(model: &Clip, dtype: Option<FloatDType>, optim: &AdamW) -> Clip {
     let Some(dtype) = dtype else { return model.clone() };
     let mut ids = cast_param_ids(&model.visual);
     ids.extend(cast_param_ids(&model.text));
-    let views = optim.cast_params(dtype, &ids);
+    let views = optim.cast_views(dtype, &ids);
     struct Leaves {
         dtype: FloatDType,
         ids: HashSet<ParamId>,

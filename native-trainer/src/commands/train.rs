@@ -925,7 +925,7 @@ mod tests {
             optim.gather(&model, plain(&model, &x, None, 1.0).1).unwrap();
             let mut ids = cast_param_ids(&model.visual);
             ids.extend(cast_param_ids(&model.text));
-            assert_eq!(optim.cast_params(dtype, &ids).len(), ids.len(), "the optimiser holds every cast parameter");
+            assert_eq!(optim.cast_views(dtype, &ids).len(), ids.len(), "the optimiser holds every cast parameter");
             let run = |optimiser: &AdamW, checkpointing: bool| {
                 let compute = compute_model(&model, Some(dtype), optimiser);
                 let local = &mut |m: &Clip, i, t| Ok(contrast::local(m, i, t, 1.0));
