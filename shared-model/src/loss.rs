@@ -59,10 +59,10 @@ pub struct LossGradients {
 }
 
 /// [`local_clip_loss`] from unnormalised features and the logit scale, and its gradients in
-/// closed form: what autodiff through `normalize`, the logits and the cross entropies computes
-/// (~70 kernels per step, most of them on single scalars), in about a third of the kernels. The
-/// rows `local` (of `N`) score against all `N`; with one process `local` is `0..N` and the loss
-/// is [`clip_loss`].
+/// closed form: what autodiff through `normalize`, the logits and the cross entropies computes,
+/// without an autodiff graph and in fewer kernels (75 against 85, BENCHMARKS.md). The rows
+/// `local` (of `N`) score against all `N`; with one process `local` is `0..N` and the loss is
+/// [`clip_loss`].
 ///
 /// With `a`, `t` the normalised features, `s = exp(logit_scale)`, `L_img = s a[local] t^T`,
 /// `L_txt = s t[local] a^T` (`[n, N]`), `P` their row softmaxes, `c = weight / 2n` and `I` the
