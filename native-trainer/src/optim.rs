@@ -221,19 +221,27 @@ impl AdamW {
             .map(|(group, grads)| {
                 // A buffer per gradient dtype, each written in place (no other owner): mixed
                 // precision's gradients arrive in the compute dtype and are cast once per buffer.
-                let device = group.params.device();
-                let mut flats: Vec<(FloatDType, Tensor<1>)> = Vec::new();
+                let mut by_dtype: Vec<(FloatDType, Vec<(usize, Tensor<1>)>)> = Vec::new();
                 for (offset, grad) in grads {
                     let dtype = float_dtype(&grad);
-                    let i = flats.iter().position(|(d, _)| *d == dtype).unwrap_or_else(|| {
-                        flats.push((dtype, Tensor::zeros([group.len], (&device, burn::tensor::DType::from(dtype)))));
-                        flats.len() - 1
-                    });
-                    let n = grad.shape().num_elements();
-                    let buffer = std::mem::replace(&mut flats[i].1, Tensor::empty([0], &device));
-                    flats[i].1 = buffer.slice_assign([offset..offset + n], grad);
+                    match by_dtype.iter_mut().find(|(d, _)| *d == dtype) {
+                        Some((_, members)) => members.push((offset, grad)),
+                        None => by_dtype.push((dtype, vec![(offset, grad)])),
+                    }
                 }
-                flats.into_iter().map(|(_, flat)| flat.cast(group.dtype)).reduce(|a, b| a + b).expect("a group holds parameters with gradients")
+                let device = group.params.device();
+                by_dtype
+                    .into_iter()
+                    .map(|(dtype, members)| {
+                        let zeros = Tensor::zeros([group.len], (&device, burn::tensor::DType::from(dtype)));
+                        let flat = members.into_iter().fold(zeros, |flat, (offset, grad)| {
+                            let n = grad.shape().num_elements();
+                            flat.slice_assign([offset..offset + n], grad)
+                        });
+                        flat.cast(group.dtype)
+                    })
+                    .reduce(|a, b| a + b)
+                    .expect("a group holds parameters with gradients")
             })
             .collect();
         Ok(FlatGradients { groups: flat })

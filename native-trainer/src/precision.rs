@@ -16,7 +16,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use clip_model::precision::{cast_param_ids, cast_towers};
+use clip_model::precision::cast_tower_ids;
 use clip_model::Clip;
 use serde::{Deserialize, Serialize};
 
@@ -71,7 +71,7 @@ impl Precision {
 }
 
 /// The model a step computes through: `model` itself, or (mixed precision) a copy whose towers'
-/// parameters (`cast_param_ids`: all but BatchNorm's and LayerNorm's; the logit scale stays f32
+/// parameters (`cast_tower_ids`: all but BatchNorm's and LayerNorm's; the logit scale stays f32
 /// too) are in `dtype`, each a leaf of its own under its original's id and trainable as it was:
 /// their gradients arrive in `dtype` on these leaves, and [`AdamW::gather`] casts them into the
 /// f32 master weights' buffers, once per buffer. The values are views of `optim`'s parameter
@@ -81,9 +81,15 @@ impl Precision {
 /// those of the recorded casts, bit for bit (`a_laid_out_optimiser_casts_the_same_values`).
 pub fn compute_model(model: &Clip, dtype: Option<FloatDType>, optim: &AdamW) -> Clip {
     let Some(dtype) = dtype else { return model.clone() };
-    let mut ids = cast_param_ids(&model.visual);
-    ids.extend(cast_param_ids(&model.text));
+    let ids = cast_tower_ids(model);
     let views = optim.cast_views(dtype, &ids);
+    low_precision_leaves(model, dtype, ids, views)
+}
+
+/// `model` with its parameters in `ids` in `dtype`, each a leaf of its own under its original's
+/// id and trainable as it was: from `views` (flat, already in `dtype`) where they hold it, cast
+/// one by one otherwise. The other parameters are `model`'s own.
+fn low_precision_leaves(model: &Clip, dtype: FloatDType, ids: HashSet<ParamId>, views: HashMap<ParamId, Tensor<1>>) -> Clip {
     struct Leaves {
         dtype: FloatDType,
         ids: HashSet<ParamId>,
@@ -128,27 +134,7 @@ pub fn widened<M: Module>(grads: GradientsParams, module: &M) -> GradientsParams
 /// `model` with its towers stored in `dtype` (pure low precision): the cast values become the
 /// trainable leaves themselves, no longer tied to the f32 originals.
 pub fn store_towers(model: &Clip, dtype: FloatDType) -> Clip {
-    /// Which parameters take gradients, in visiting order.
-    struct Trainable(Vec<bool>);
-    impl ModuleVisitor for Trainable {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().is_require_grad());
-        }
-    }
-    /// Makes each (cast) value a leaf, trainable as its original was.
-    struct Leaves(std::vec::IntoIter<bool>);
-    impl ModuleMapper for Leaves {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let require_grad = self.0.next().expect("the same parameters");
-            param.map(|t| {
-                let leaf = Tensor::from_inner(t.inner());
-                if require_grad { leaf.require_grad() } else { leaf }
-            })
-        }
-    }
-    let mut trainable = Trainable(Vec::new());
-    model.visit(&mut trainable);
-    cast_towers(model, dtype).map(&mut Leaves(trainable.0.into_iter()))
+    low_precision_leaves(model, dtype, cast_tower_ids(model), HashMap::new())
 }
 
 /// Dynamic loss scaling with PyTorch `GradScaler`'s defaults: start at 2^16; a step whose

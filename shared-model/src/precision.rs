@@ -75,6 +75,13 @@ pub fn cast_towers(model: &Clip, dtype: FloatDType) -> Clip {
     }
 }
 
+/// The parameters [`cast_towers`] casts: [`cast_param_ids`] of both towers.
+pub fn cast_tower_ids(model: &Clip) -> HashSet<ParamId> {
+    let mut ids = cast_param_ids(&model.visual);
+    ids.extend(cast_param_ids(&model.text));
+    ids
+}
+
 /// The float dtype of a tensor (f32 for anything that is not f16/bf16/f64).
 pub fn float_dtype<const D: usize>(t: &Tensor<D>) -> FloatDType {
     match t.dtype() {

@@ -505,14 +505,12 @@ fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mu
         let (image, text) = (model.encode_image(images.clone()), model.encode_text(ids.clone()));
         let c = contrast::micro_batch(model, &cached, j, image.clone(), text.clone(), contrast)?;
         total += c.loss;
-        let mut grads = c.grads;
+        let mut micro = GradientsAccumulator::<Clip>::new();
+        micro.accumulate(model, c.grads);
         let towers = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
-        let mut tower_grads = GradientsParams::from_grads(towers.backward(), model);
-        if inputs.len() > 1 {
-            (grads, tower_grads) = (widened(grads, model), widened(tower_grads, model));
-        }
-        accumulator.accumulate(model, grads);
-        accumulator.accumulate(model, tower_grads);
+        micro.accumulate(model, GradientsParams::from_grads(towers.backward(), model));
+        let grads = micro.grads();
+        accumulator.accumulate(model, if inputs.len() > 1 { widened(grads, model) } else { grads });
     }
     Ok((total / inputs.len() as f64, accumulator.grads()))
 }
@@ -616,6 +614,18 @@ pub mod tests_support {
             .collect::<Vec<_>>();
         let ids: Vec<u32> = range.clone().flat_map(|i| [49406, 320 + i as u32, 1000 + 3 * i as u32, 49407, 0, 0, 0, 0]).collect();
         Batch { ids: TokenIds { ids, batch: range.len(), context_length: 8 }, images, end: Position::default(), skipped: Vec::new() }
+    }
+
+    /// [`batch`]'s samples with pictures of `config`'s image size (pixels derived from
+    /// [`batch`]'s, so they differ between samples).
+    pub fn sized_batch(config: &ClipConfig, range: std::ops::Range<usize>) -> Batch {
+        let size = config.vision_cfg.image_size;
+        let mut b = batch(range);
+        for p in &mut b.images {
+            p.data = (0..3 * size * size).map(|j| ((j * 7919 + p.data.len()) % 997) as f32 / 500.0 - 1.0 + p.data[j % p.data.len()]).collect();
+            p.size = size;
+        }
+        b
     }
 
     pub fn inputs(batches: &[Batch], device: &Device) -> Vec<(Tensor<4>, Tensor<2, Int>)> {
@@ -816,15 +826,7 @@ mod tests {
         let device = Device::flex().autodiff();
         for config in [tiny(), resnet()] {
             let model = seeded(&config, 3, &device);
-            let size = config.vision_cfg.image_size;
-            let mk = |r: std::ops::Range<usize>| {
-                let mut b = batch(r);
-                for p in &mut b.images {
-                    p.data = (0..3 * size * size).map(|j| ((j * 7919 + p.data.len()) % 997) as f32 / 500.0 - 1.0 + p.data[j % p.data.len()]).collect();
-                    p.size = size;
-                }
-                b
-            };
+            let mk = |r: std::ops::Range<usize>| sized_batch(&config, r);
             for batches in [vec![mk(0..6)], vec![mk(0..3), mk(3..6)]] {
                 let x = inputs(&batches, &device);
                 let (plain_loss, plain_grads) = plain(&model, &x, None, 1.0);
@@ -898,18 +900,12 @@ mod tests {
     /// checkpointing); for a ViT and a ResNet (BatchNorm stays f32).
     #[test]
     fn a_laid_out_optimiser_casts_the_same_values() {
-        use clip_model::precision::{cast_param_ids, cast_towers};
+        use clip_model::precision::{cast_tower_ids, cast_towers};
         let device = Device::flex().autodiff();
         let dtype = FloatDType::BF16;
         for config in [tiny(), resnet()] {
             let model = seeded(&config, 3, &device);
-            let size = config.vision_cfg.image_size;
-            let mut b = batch(0..4);
-            for p in &mut b.images {
-                p.data = (0..3 * size * size).map(|i| ((i as f32) * 0.37).sin()).collect();
-                p.size = size;
-            }
-            let x = inputs(&[b], &device);
+            let x = inputs(&[sized_batch(&config, 0..4)], &device);
             // Recorded casts: the gradients arrive on the master weights.
             let cast = cast_towers(&model, dtype);
             let (image, text) = (cast.encode_image(x[0].0.clone()), cast.encode_text(x[0].1.clone()));
@@ -923,8 +919,7 @@ mod tests {
             let mut optim = fresh_optimiser();
             // Lays the parameters out: the buffers hold the model's values.
             optim.gather(&model, plain(&model, &x, None, 1.0).1).unwrap();
-            let mut ids = cast_param_ids(&model.visual);
-            ids.extend(cast_param_ids(&model.text));
+            let ids = cast_tower_ids(&model);
             assert_eq!(optim.cast_views(dtype, &ids).len(), ids.len(), "the optimiser holds every cast parameter");
             let run = |optimiser: &AdamW, checkpointing: bool| {
                 let compute = compute_model(&model, Some(dtype), optimiser);
