@@ -171,13 +171,11 @@ impl DataParallel {
         let (all_image, all_text) = (gather(self, image)?, gather(self, text)?);
         // Each rank's loss divided by the world size: the sum over ranks is the global mean.
         let g = clip_loss_gradients(all_image, all_text, model.logit_scale.val().inner(), rank * n..(rank + 1) * n, loss_scale / world as f64);
-        let value = g.loss.into_scalar::<f32>();
-        let (image_grad, text_grad) = (g.image, g.text);
         let grads = logit_scale_gradient(model, g.logit_scale);
         // What an all-gather's backward does: every rank's gradient for each slice, summed; the
-        // losses ride along at the end of the same buffer (one collective).
-        let mut both = host(Tensor::cat(vec![image_grad, text_grad], 0))?;
-        both.push(value);
+        // losses ride along at the end of the same buffer (one read-back, one collective).
+        let values = n * world * e;
+        let mut both = host(Tensor::cat(vec![g.image.reshape([values]), g.text.reshape([values]), g.loss], 0))?;
         self.comm.all_reduce_sum(&mut both)?;
         let total = both.pop().expect("the loss was appended");
         let both = Tensor::<2>::from_data(TensorData::new(both, [2 * n * world, e]), &device);
