@@ -20,6 +20,8 @@ p.add_argument("--batch-size", type=int, default=64)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup-steps", type=int, default=3)
 p.add_argument("--threads", type=int, default=os.cpu_count())
+p.add_argument("--profile", metavar="TSV", help="after the timed steps, 2 more under torch.profiler: their kernels' device "
+               "time (CUDA; CPU ops' time on the CPU) summed by name into TSV, most time first")
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -86,4 +88,22 @@ peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
 reserved = torch.cuda.max_memory_reserved() if device.type == "cuda" else None
 print(json.dumps({"samples_per_s": args.batch_size * args.steps / elapsed, "step_s": elapsed / args.steps, "peak_memory_bytes": peak,
                   "peak_reserved_bytes": reserved,
-                  "precision": args.precision, "grad_checkpointing": args.grad_checkpointing, "torch": torch.__version__, "open_clip": open_clip.__version__}))
+                  "precision": args.precision, "grad_checkpointing": args.grad_checkpointing, "torch": torch.__version__, "open_clip": open_clip.__version__}), flush=True)
+if args.profile:
+    # The reference's own breakdown, to set beside cubecl's profile of clip-burn's step (after the
+    # figures above are out: a profiler failure must not cost the run its result).
+    from torch.profiler import ProfilerActivity, profile
+    activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
+    with profile(activities=[activity]) as prof:
+        for _ in range(2):
+            step()
+        sync()
+    rows = []
+    for e in prof.key_averages():
+        us = getattr(e, "self_device_time_total", 0) if device.type == "cuda" else e.self_cpu_time_total
+        if us > 0:
+            rows.append((us, e.count, e.key))
+    with open(args.profile, "w") as f:
+        f.write("seconds\tlaunches\tkernel\n")
+        for us, count, key in sorted(rows, reverse=True):
+            f.write(f"{us / 1e6:.6f}\t{count}\t{' '.join(key.split())}\n")

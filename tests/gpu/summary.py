@@ -93,6 +93,23 @@ if p and p[0]:
           f"{sum(counts.values())} launches; its step time {run.get('step_ms', '-')} ms (with the profiler on). Top kernels:")
     for name, t in sorted(totals.items(), key=lambda kv: -kv[1])[:25]:
         print(f"  {t:8.3f} s {100 * t / total:5.1f}% {counts[name]:6d}x  {name[:110]}")
+    keys = kernels.detail(kernels.launches(os.path.join(out, "profile.log")))
+    if any(key for _, key in keys):
+        print("By compilation key (dtypes, vector widths w, routine or tiles; a grid of one launch):")
+        for (name, key), (t, n, grid) in sorted(keys.items(), key=lambda kv: -kv[1][0])[:40]:
+            print(f"  {t:8.3f} s {100 * t / total:5.1f}% {n:6d}x  {name[:32]:32s} {key[:120]}  [{grid}]")
+
+try:
+    with open(os.path.join(out, "open_clip_profile.tsv")) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f][1:]
+except OSError:
+    rows = []
+if rows:
+    total = sum(float(r[0]) for r in rows)
+    print(f"\nopen_clip's kernel time in 2 profiled steps (batch 256 amp_bf16, torch.profiler): {total:.3f} s "
+          f"in {sum(int(r[1]) for r in rows)} launches. Top kernels:")
+    for seconds, launches, name in rows[:25]:
+        print(f"  {float(seconds):8.3f} s {100 * float(seconds) / total:5.1f}% {int(launches):6d}x  {name[:110]}")
 
 print("\nLoss per bench run (one fixed batch: it must fall):")
 runs = ["b32_256_amp_bf16_cold", "b32_256_amp_bf16", "b32_256_amp_bf16_ckpt", "b32_256_fp32", "b32_512_amp_bf16_ckpt"]

@@ -11,9 +11,11 @@
 #   1. clip-burn ViT-B-32 batch 256 amp_bf16 with an empty kernel cache: the first step's cost
 #      (every kernel compiled, and tuned in a build with the `autotune` feature, logged with
 #      timestamps: 95 s on an H200 without autotune, 56 s of it matmul kernels) and, once warm, the race figure;
-#   1b. the same run profiled (cubecl's per-kernel times, summed by kernel in summary.txt);
+#   1b. the same run profiled (cubecl's per-kernel times at the "full" level, summed by kernel and
+#       by compilation key in summary.txt, every launch with its grid in profile-launches.csv);
 #   2. open_clip's baselines (tests/bench/train_open_clip.py, open-clip-torch from the wheels in
 #      tests/gpu/wheels: no network): batch 256 amp_bf16 / fp32, batch 512 amp_bf16 + checkpointing;
+#      the first with torch.profiler's kernel times after its timed steps (open_clip_profile.tsv);
 #   3. peak memory with --grad-checkpointing (batch 256 amp_bf16);
 #   4. the loss falls over 50 CUDA steps on real data (synth shards through the data pipeline),
 #      fp32 and amp_bf16 + --grad-checkpointing;
@@ -136,8 +138,11 @@ bench b32_256_amp_bf16_cold 200 "${B32[@]}" --batch 256 --precision amp_bf16
 
 echo "== 1b. where a step's time goes: 2 steps with cubecl's per-kernel profiling log"
 mkdir -p /tmp/cbprof
-printf '[profiling.logger]\nlevel = "basic"\nstderr = true\n' > /tmp/cbprof/cubecl.toml
+# "full": each launch with its compilation key (dtypes, vector widths, routine) and grid, condensed
+# by kernels.py into summary.txt and profile-launches.csv.
+printf '[profiling.logger]\nlevel = "full"\nstderr = true\n' > /tmp/cbprof/cubecl.toml
 RUNDIR=/tmp/cbprof bench profile 60 "${B32[@]:0:2}" --steps 2 --warmup-steps 1 --batch 256 --precision amp_bf16
+python3 tests/gpu/kernels.py "$OUTDIR/profile.log" --csv "$OUTDIR/profile-launches.csv" > /dev/null
 
 echo "== 2. open_clip baselines"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
@@ -150,7 +155,7 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
       --steps 20 --warmup-steps 3 "$@" 2> "$OUTDIR/open_clip_$name.log" > "$OUTDIR/open_clip_$name.json"
     echo "open_clip $name after $SECONDS s: $(cat "$OUTDIR/open_clip_$name.json")"
   }
-  oc b32_256_amp_bf16 --batch-size 256 --precision amp_bf16
+  oc b32_256_amp_bf16 --batch-size 256 --precision amp_bf16 --profile "$OUTDIR/open_clip_profile.tsv"
   oc b32_256_fp32 --batch-size 256 --precision fp32
   oc b32_512_amp_bf16_ckpt --batch-size 512 --precision amp_bf16 --grad-checkpointing
 else
