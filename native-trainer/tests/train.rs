@@ -335,6 +335,29 @@ fn bench_matmul_checks_every_layout_on_the_test_device() {
     assert!(report["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{report}");
 }
 
+/// `bench allreduce` on the device the test run names: a one-rank job's all-reduce through the
+/// transport (TCP here; NCCL on CUDA in tests/gpu/train.sh) and through host memory, both exact
+/// on a buffer written by a kernel just before, then timed; NCCL off CUDA is refused by name.
+#[test]
+fn bench_allreduce_checks_both_paths_on_the_test_device() {
+    let device = std::env::var("CLIP_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let bench = |extra: &[&str]| {
+        let mut args = vec!["--device", device.as_str(), "bench", "allreduce", "--steps", "2"];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_clip-burn")).args(&args).output().unwrap()
+    };
+    let out = ok(bench(&["--values", "300007", "--dist-backend", "tcp", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["values"], 300007);
+    assert_eq!(report["transport"], "tcp");
+    assert!(report["transport_ms"].as_f64().unwrap() > 0.0 && report["through_host_ms"].as_f64().unwrap() > 0.0, "{report}");
+    for (extra, error) in [(vec!["--values", "0"], "must be positive"), (vec!["--dist-backend", "nccl"], "needs --device cuda")] {
+        let out = bench(&extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && stderr.contains(error) && !stderr.contains("panicked"), "{extra:?}: {stderr}");
+    }
+}
+
 /// `clip-burn launch` starts two processes (TCP between them, each half the batch): the loss
 /// curve is the one of a single process with the whole batch, also with `--accum-freq`; a
 /// checkpoint holds both data positions and resumes onto the same curve with two processes, and

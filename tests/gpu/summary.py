@@ -139,6 +139,12 @@ if f and m:
     d = abs(f[0] - m[0]) / f[0]
     print(f"first loss fp32 {f[0]:.4f}, amp_bf16 {m[0]:.4f}: relative difference {d:.2e} ({'OK' if d < 0.02 else 'TOO FAR'})")
 
+r = load("allreduce")
+if r:
+    print(f"gradient all-reduce, one rank, {r['values']} f32 ({r['transport']}): {r['transport_ms']:.2f} ms on the device, "
+          f"{r['through_host_ms']:.2f} ms staged through the host; both exact")
+else:
+    print(f"gradient all-reduce (bench allreduce): FAILED or not run: {text('allreduce.log')[-300:]}")
 a, b = losses("dp1"), losses("dp2")
 if a and b:
     n = min(len(a), len(b))

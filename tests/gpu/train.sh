@@ -13,6 +13,8 @@
 #      timestamps: 95 s on an H200 without autotune, 56 s of it matmul kernels) and, once warm, the race figure;
 #   1b. the same run profiled (cubecl's per-kernel times at the "full" level, summed by kernel and
 #       by compilation key in summary.txt, every launch with its grid in profile-launches.csv);
+#   1c. `bench allreduce`: data parallel's gradient all-reduce (ViT-B-32's 151M f32) in a one-rank
+#       NCCL job, on the device and staged through the host, both checked exactly, then timed;
 #   2. open_clip's baselines (tests/bench/train_open_clip.py, open-clip-torch from the wheels in
 #      tests/gpu/wheels: no network): batch 256 amp_bf16 / fp32, batch 512 amp_bf16 + checkpointing;
 #      the first with torch.profiler's kernel times after its timed steps (open_clip_profile.tsv);
@@ -143,6 +145,12 @@ mkdir -p /tmp/cbprof
 printf '[profiling.logger]\nlevel = "full"\nstderr = true\n' > /tmp/cbprof/cubecl.toml
 RUNDIR=/tmp/cbprof bench profile 60 "${B32[@]:0:2}" --steps 2 --warmup-steps 1 --batch 256 --precision amp_bf16
 python3 tests/gpu/kernels.py "$OUTDIR/profile.log" --csv "$OUTDIR/profile-launches.csv" > /dev/null
+
+echo "== 1c. data parallel's gradient all-reduce: NCCL on the device against the host-staged path (one rank)"
+if limit=$(slot 45); then
+  (cd /tmp/cbrun && timeout "$limit" "$BIN" --device cuda bench allreduce --dist-backend nccl --json > "$OUTDIR/allreduce.json" 2> >(stamp > "$OUTDIR/allreduce.log"))
+  echo "allreduce rc $? after $SECONDS s: $(cat "$OUTDIR/allreduce.json")"; tail -3 "$OUTDIR/allreduce.log"
+else skipped allreduce; fi
 
 echo "== 2. open_clip baselines"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then

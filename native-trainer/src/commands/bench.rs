@@ -1,7 +1,9 @@
 //! `clip-burn bench train`: training throughput on synthetic data — samples/s, step time and
 //! peak memory — for comparison with open_clip at the same settings
 //! (`tests/bench/train_open_clip.py`). `clip-burn bench matmul`: the matmul alone (`matmul.rs`).
+//! `clip-burn bench allreduce`: data parallel's gradient all-reduce alone (`allreduce.rs`).
 
+mod allreduce;
 mod matmul;
 
 use std::time::Instant;
@@ -25,6 +27,9 @@ pub enum Args {
     Train(TrainArgs),
     /// The device's matmul: every layout of a training step checked against the CPU, then timed.
     Matmul(matmul::MatmulArgs),
+    /// Data parallel's gradient all-reduce in a one-rank job: the transport's path (NCCL on the
+    /// device) against the host-staged one, each checked exactly, then timed.
+    Allreduce(allreduce::AllReduceArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +89,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     match args {
         Args::Train(args) => train(args, device_name),
         Args::Matmul(args) => matmul::run(args, device_name),
+        Args::Allreduce(args) => allreduce::run(args, device_name),
     }
 }
 

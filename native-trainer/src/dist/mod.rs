@@ -11,8 +11,9 @@
 //! PyTorch DDP without SyncBatchNorm.
 //!
 //! Transports: `tcp` (any device: everything goes through host memory and rank 0) and, in CUDA
-//! builds, `nccl` (device buffers, NVLink / InfiniBand; the TCP connection only hands out
-//! NCCL's id).
+//! builds, `nccl` (NVLink / InfiniBand; the TCP connection only hands out NCCL's id): the
+//! gradients are summed in place on the GPU, the features' small collectives staged through the
+//! host.
 
 #[cfg(feature = "cuda")]
 pub mod nccl;
@@ -70,13 +71,41 @@ impl Launch {
     }
 }
 
-/// The collective operations training needs, on host buffers. Every rank calls the same
-/// operations in the same order with buffers of the same size.
+/// The collective operations training needs. Every rank calls the same operations in the same
+/// order with buffers of the same size.
 pub trait Collective {
     /// Every rank's `data` (equal lengths), concatenated in rank order.
     fn all_gather(&mut self, data: &[u8]) -> Result<Vec<u8>>;
     /// Element-wise sum over ranks, in place.
     fn all_reduce_sum(&mut self, data: &mut [f32]) -> Result<()>;
+    /// Element-wise sum over ranks of a device tensor (f32). By default through host memory: read
+    /// back, [`Self::all_reduce_sum`], written again; NCCL sums on the device.
+    fn all_reduce_sum_tensor(&mut self, values: Tensor<1>) -> Result<Tensor<1>> {
+        through_host(self, values)
+    }
+}
+
+/// [`Collective::all_reduce_sum_tensor`] through host memory: `values` read back, summed with
+/// [`Collective::all_reduce_sum`], written to their device again.
+pub fn through_host<C: Collective + ?Sized>(comm: &mut C, values: Tensor<1>) -> Result<Tensor<1>> {
+    let device = values.device();
+    let mut data = host(values)?;
+    comm.all_reduce_sum(&mut data)?;
+    let n = data.len();
+    Ok(Tensor::<1>::from_data(TensorData::new(data, [n]), &device))
+}
+
+/// The transport `transport` picks for a rank of `launch` training on `device_name`.
+pub fn connect(transport: Transport, launch: &Launch, device_name: &str) -> Result<Box<dyn Collective>> {
+    let cuda = device_name.starts_with("cuda");
+    Ok(match (transport, cuda) {
+        (Transport::Tcp, _) | (Transport::Auto, false) => Box::new(tcp::Tcp::connect(launch, CONNECT_TIMEOUT)?),
+        (Transport::Nccl, false) => bail!("--dist-backend nccl needs --device cuda"),
+        #[cfg(feature = "cuda")]
+        (Transport::Nccl | Transport::Auto, true) => Box::new(nccl::Nccl::connect(launch, CONNECT_TIMEOUT)?),
+        #[cfg(not(feature = "cuda"))]
+        (Transport::Nccl | Transport::Auto, true) => bail!("NCCL needs a CUDA build (--features cuda)"),
+    })
 }
 
 /// `--dist-backend`.
@@ -101,15 +130,7 @@ impl DataParallel {
     /// Joins the job described by the environment, if there is one.
     pub fn from_env(transport: Transport, device_name: &str) -> Result<Option<Self>> {
         let Some(launch) = Launch::from_env()? else { return Ok(None) };
-        let cuda = device_name.starts_with("cuda");
-        let comm: Box<dyn Collective> = match (transport, cuda) {
-            (Transport::Tcp, _) | (Transport::Auto, false) => Box::new(tcp::Tcp::connect(&launch, CONNECT_TIMEOUT)?),
-            (Transport::Nccl, false) => bail!("--dist-backend nccl needs --device cuda"),
-            #[cfg(feature = "cuda")]
-            (Transport::Nccl | Transport::Auto, true) => Box::new(nccl::Nccl::connect(&launch, CONNECT_TIMEOUT)?),
-            #[cfg(not(feature = "cuda"))]
-            (Transport::Nccl | Transport::Auto, true) => bail!("NCCL needs a CUDA build (--features cuda)"),
-        };
+        let comm = connect(transport, &launch, device_name)?;
         Ok(Some(Self { launch, comm }))
     }
 
@@ -187,17 +208,16 @@ impl DataParallel {
         })
     }
 
-    /// Sums the gradients over ranks: every buffer of the optimiser's layout in one collective,
-    /// so a step reads its gradients back from the device once and writes them once (the
-    /// layout is the same on every rank: the same model laid out the same way).
+    /// Sums the gradients over ranks: every buffer of the optimiser's layout in one collective
+    /// (the layout is the same on every rank: the same model laid out the same way), on the
+    /// device with NCCL, else read back from the device once and written once.
     pub fn sum_gradients(&mut self, grads: FlatGradients) -> Result<FlatGradients> {
         grads.map_buffers(|buffers| {
-            let Some(device) = buffers.first().map(|b| b.device()) else { return Ok(buffers) };
+            if buffers.is_empty() {
+                return Ok(buffers);
+            }
             let kinds: Vec<(usize, FloatDType)> = buffers.iter().map(|b| (b.shape().num_elements(), float_dtype(b))).collect();
-            let mut values = host(Tensor::cat(buffers.into_iter().map(|b| b.cast(FloatDType::F32)).collect(), 0))?;
-            self.comm.all_reduce_sum(&mut values)?;
-            let total = values.len();
-            let summed = Tensor::<1>::from_data(TensorData::new(values, [total]), &device);
+            let summed = self.comm.all_reduce_sum_tensor(Tensor::cat(buffers.into_iter().map(|b| b.cast(FloatDType::F32)).collect(), 0))?;
             let mut at = 0;
             Ok(kinds
                 .into_iter()
