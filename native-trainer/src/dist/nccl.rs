@@ -29,11 +29,10 @@ type CudaServer = <burn_cubecl::cubecl::cuda::CudaRuntime as cubecl_runtime::run
 /// An NCCL communicator (`ncclComm_t`), destroyed with the transport.
 struct Comm(nccl_sys::ncclComm_t);
 
-// SAFETY: NCCL communicators may be used from any thread as long as calls on one are not
-// concurrent; the transport is used by one thread at a time (`&mut self`), the device op below
-// runs in burn's stream order.
+// SAFETY: an NCCL communicator may be used from any thread as long as calls on it are not
+// concurrent: the transport makes them through `&mut self`, and the device op (which gets the
+// communicator's address) runs when the training thread's own calls make burn run it.
 unsafe impl Send for Comm {}
-unsafe impl Sync for Comm {}
 
 impl Drop for Comm {
     fn drop(&mut self) {
@@ -45,7 +44,7 @@ impl Drop for Comm {
 }
 
 pub struct Nccl {
-    comm: Arc<Comm>,
+    comm: Comm,
     stream: Arc<CudaStream>,
     world: usize,
 }
@@ -81,7 +80,7 @@ impl Nccl {
             nccl_result::comm_init_rank(comm.as_mut_ptr(), launch.world as i32, id, launch.rank as i32).map_err(nccl("communicator"))?;
             comm.assume_init()
         };
-        Ok(Self { comm: Arc::new(Comm(comm)), stream, world: launch.world })
+        Ok(Self { comm: Comm(comm), stream, world: launch.world })
     }
 
     /// Fails when an all-reduce on the device failed since the last check (burn runs the op
