@@ -102,6 +102,15 @@ pub fn connect(transport: Transport, launch: &Launch, device_name: &str) -> Resu
         (Transport::Tcp, _) | (Transport::Auto, false) => Box::new(tcp::Tcp::connect(launch, CONNECT_TIMEOUT)?),
         (Transport::Nccl, false) => bail!("--dist-backend nccl needs --device cuda"),
         #[cfg(feature = "cuda")]
+        (Transport::Auto, true) if !nccl::available() => {
+            eprintln!("rank {}: libnccl could not be loaded (its directory belongs on LD_LIBRARY_PATH): using TCP, through host memory", launch.rank);
+            Box::new(tcp::Tcp::connect(launch, CONNECT_TIMEOUT)?)
+        }
+        #[cfg(feature = "cuda")]
+        (Transport::Nccl, true) if !nccl::available() => {
+            bail!("--dist-backend nccl: libnccl could not be loaded (put its directory on LD_LIBRARY_PATH, or use --dist-backend tcp)")
+        }
+        #[cfg(feature = "cuda")]
         (Transport::Nccl | Transport::Auto, true) => Box::new(nccl::Nccl::connect(launch, CONNECT_TIMEOUT)?),
         #[cfg(not(feature = "cuda"))]
         (Transport::Nccl | Transport::Auto, true) => bail!("NCCL needs a CUDA build (--features cuda)"),

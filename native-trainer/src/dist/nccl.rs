@@ -43,6 +43,12 @@ impl Drop for Comm {
     }
 }
 
+/// Whether libnccl can be loaded (it is opened at run time, not linked).
+pub fn available() -> bool {
+    // SAFETY: only tries to dlopen the library's candidate names.
+    unsafe { nccl_sys::is_culib_present() }
+}
+
 pub struct Nccl {
     comm: Comm,
     stream: Arc<CudaStream>,
