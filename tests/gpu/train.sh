@@ -31,14 +31,13 @@
 # Results: JSON and timestamped logs in /tmp/gpu-out, packed at the end into $OUT/gpu-out.tgz with
 # $OUT/summary.txt beside it (the device tool returns at most 8 files).
 # Usage: tests/gpu/train.sh PATH/TO/clip-burn(cuda release build)
-# With the device tool: build here first (`CARGO_TARGET_DIR=~/.cache/clip-burn/target/cuda-release
-# cargo build --release --locked -p clip-trainer --features cuda`, ~17 min on 2 cores cold), strip
-# it and compress it with `xz -9` to gpu-bin/clip-burn.xz (gitignored; gpu-bin/COMMIT says which
-# commit; xz's 16 MB and the 37 MB checkout fit the tool's 64 MiB, gzip's 28 MB do not), keep only
-# the Python 3.12 regex wheel in tests/gpu/wheels, then run with carry ["gpu-bin/clip-burn.xz",
-# "tests/gpu/wheels"] and timeout_s 590 (one call: a start costs ~30 s of the 900 s):
+# With the device tool: `bash tests/gpu/prepare.sh` here first (the CUDA release build of HEAD,
+# stripped and xz-compressed to gpu-bin/clip-burn.xz, and the open_clip wheels in tests/gpu/wheels:
+# both gitignored; xz's 16 MB and the checkout fit the tool's 64 MiB, gzip's 28 MB do not), then
+# one call with carry ["gpu-bin/clip-burn.xz", "tests/gpu/wheels"] and timeout_s 590 (a start
+# costs ~30 s of the 900 s):
 #   python3 -c "import lzma, shutil; shutil.copyfileobj(lzma.open('gpu-bin/clip-burn.xz'), open('/tmp/cb', 'wb'))" &&
-#   chmod +x /tmp/cb && bash tests/gpu/train.sh /tmp/cb
+#   chmod +x /tmp/cb && bash tests/gpu/check.sh /tmp/cb; BUDGET=480 bash tests/gpu/train.sh /tmp/cb
 set -uo pipefail
 BIN=$(realpath "${1:?path to a clip-burn built with --features cuda}")
 cd "$(dirname "$0")/../.."
