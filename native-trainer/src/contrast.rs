@@ -14,8 +14,9 @@ use clip_model::Clip;
 /// The loss's share of one process: the loss and the gradients to back-propagate through this
 /// process's towers.
 pub struct Contrast {
-    /// The loss over the whole (global) batch.
-    pub loss: f64,
+    /// The loss over the whole (global) batch, `[1]` on the device: read back with the step's
+    /// gradient norm, so the step does not wait for its forward pass before the backward one.
+    pub loss: Tensor<1>,
     /// d(total loss)/d(this process's image features), `[rows, E]`.
     pub image_grad: Tensor<2>,
     pub text_grad: Tensor<2>,
@@ -32,7 +33,7 @@ pub type ContrastFn<'a> = dyn FnMut(&Clip, Tensor<2>, Tensor<2>) -> Result<Contr
 pub fn local(model: &Clip, image: Tensor<2>, text: Tensor<2>, loss_scale: f64) -> Contrast {
     let rows = image.dims()[0];
     let g = clip_loss_gradients(image.inner(), text.inner(), model.logit_scale.val().inner(), 0..rows, loss_scale);
-    Contrast { loss: g.loss.into_scalar::<f32>() as f64, image_grad: g.image, text_grad: g.text, grads: logit_scale_gradient(model, g.logit_scale) }
+    Contrast { loss: g.loss, image_grad: g.image, text_grad: g.text, grads: logit_scale_gradient(model, g.logit_scale) }
 }
 
 /// The logit scale's gradient as the optimiser takes gradients (none when it is frozen).

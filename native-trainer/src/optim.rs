@@ -21,6 +21,8 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use clip_model::precision::float_dtype;
+
+use crate::commands::host;
 use serde::{Deserialize, Serialize};
 
 /// AdamW hyper-parameters (design.md section 4: ViT betas (0.9, 0.98) eps 1e-6, ResNet (0.9, 0.999) eps 1e-8).
@@ -139,11 +141,13 @@ impl FlatGradients {
         Ok(Self { groups })
     }
 
-    /// The global L2 norm of the gradients (PyTorch `clip_grad_norm_`'s total norm); reads it
-    /// back from the device.
-    pub fn norm(&self) -> f64 {
+    /// `value` (`[1]`, on the device) and the global L2 norm of the gradients (PyTorch
+    /// `clip_grad_norm_`'s total norm), read back from the device in one transfer.
+    pub fn norm_and(&self, value: Tensor<1>) -> anyhow::Result<(f64, f64)> {
+        let value = value.cast(FloatDType::F32);
         let sum = self.groups.iter().map(|g| g.clone().cast(FloatDType::F32).square().sum()).reduce(|a, b| a + b);
-        sum.map(|s| (s.into_scalar::<f32>() as f64).sqrt()).unwrap_or(0.0)
+        let both = host(Tensor::cat(vec![value.clone(), sum.unwrap_or_else(|| value.zeros_like())], 0))?;
+        Ok((both[0] as f64, (both[1] as f64).sqrt()))
     }
 }
 
@@ -528,7 +532,8 @@ mod tests {
             let grads = GradientsParams::from_grads(loss.backward(), &layer);
             let grads = optim.gather(&layer, grads).unwrap();
             // |d/dw|^2 + |d/db|^2 = 1 + 4 + 1.
-            assert!((grads.norm() - 6f64.sqrt()).abs() < 1e-6);
+            let (value, norm) = grads.norm_and(Tensor::from_floats([2.5], &device)).unwrap();
+            assert!(value == 2.5 && (norm - 6f64.sqrt()).abs() < 1e-6);
             layer = optim.step(layer, grads, lr, 1.0);
             // Reference: d(sum(w.x + b))/dw = x, /db = 1.
             let (bc1, bc2) = (1.0 - 0.9f64.powi(t), 1.0 - 0.98f64.powi(t));

@@ -195,7 +195,7 @@ impl ImagePass {
 /// where each micro-batch is scored against the cached features of the others (gradients summed
 /// in f32); the loss on the features comes from `contrast` (one process, or sharded over ranks),
 /// which also returns its gradients for them.
-pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mut ContrastFn) -> anyhow::Result<(f64, GradientsParams)> {
+pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mut ContrastFn) -> anyhow::Result<(Tensor<1>, GradientsParams)> {
     let untracked = untracked(model);
     let text_blocks = model.text.transformer.resblocks.len();
     let chains: Vec<(ImageChain, Chain<3>)> =
@@ -208,19 +208,20 @@ pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast:
     };
 
     let mut total_grads = GradientsAccumulator::<Clip>::new();
-    let mut total = 0.0;
+    let mut total: Option<Tensor<1>> = None;
     for (j, (image_chain, text_chain)) in chains.iter().enumerate() {
         let mut acc = GradientsAccumulator::<Clip>::new();
         let (image_features, image_pass) = image_chain.forward(&untracked, model);
         let (text_features, text_pass) = text_chain.forward(&untracked, model);
         let c = contrast::micro_batch(model, &cached, j, image_features.clone(), text_features.clone(), contrast)?;
-        total += c.loss;
+        total = Some(total.map_or(c.loss.clone(), |t| t + c.loss));
         acc.accumulate(model, c.grads);
         let grads = (vjp(image_features, c.image_grad) + vjp(text_features, c.text_grad)).backward();
         backward_towers(model, (image_chain, image_pass), (text_chain, text_pass), grads, &mut acc);
         let grads = acc.grads();
         total_grads.accumulate(model, if inputs.len() > 1 { widened(grads, model) } else { grads });
     }
+    let total = total.ok_or_else(|| anyhow::anyhow!("a step needs at least one micro-batch"))?;
     Ok((total / inputs.len() as f64, total_grads.grads()))
 }
 

@@ -476,7 +476,10 @@ pub fn step_on(
     if let Some(dp) = dp {
         grads = dp.sum_gradients(grads)?;
     }
-    let grad_norm = grads.norm() / scaler.scale;
+    // The step's one read-back: the loss with the gradient norm (clipping and the finite check
+    // need the norm before the update).
+    let (loss, norm) = grads.norm_and(loss)?;
+    let grad_norm = norm / scaler.scale;
     let applied = scaler.update(grad_norm.is_finite());
     if applied {
         model = optim.step(model, grads, lr, clip_scale(grad_norm, options.max_norm) / scaler.scale);
@@ -492,7 +495,7 @@ pub fn step_on(
 /// all micro-batches are computed first without gradients (in training mode), then each
 /// micro-batch is recomputed with gradients and its loss taken against the cached features of
 /// the others, so every micro-batch sees all negatives; gradients are summed (in f32).
-fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mut ContrastFn) -> Result<(f64, GradientsParams)> {
+fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mut ContrastFn) -> Result<(Tensor<1>, GradientsParams)> {
     let cached: Vec<(Tensor<2>, Tensor<2>)> = if inputs.len() > 1 {
         let untracked = recompute::untracked(model);
         inputs.iter().map(|(images, ids)| (untracked.encode_image(images.clone()), untracked.encode_text(ids.clone()))).collect()
@@ -500,11 +503,11 @@ fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mu
         Vec::new()
     };
     let mut accumulator = GradientsAccumulator::<Clip>::new();
-    let mut total = 0.0;
+    let mut total: Option<Tensor<1>> = None;
     for (j, (images, ids)) in inputs.iter().enumerate() {
         let (image, text) = (model.encode_image(images.clone()), model.encode_text(ids.clone()));
         let c = contrast::micro_batch(model, &cached, j, image.clone(), text.clone(), contrast)?;
-        total += c.loss;
+        total = Some(total.map_or(c.loss.clone(), |t| t + c.loss));
         let mut micro = GradientsAccumulator::<Clip>::new();
         micro.accumulate(model, c.grads);
         let towers = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
@@ -512,6 +515,7 @@ fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mu
         let grads = micro.grads();
         accumulator.accumulate(model, if inputs.len() > 1 { widened(grads, model) } else { grads });
     }
+    let total = total.context("a step needs at least one micro-batch")?;
     Ok((total / inputs.len() as f64, accumulator.grads()))
 }
 
@@ -730,12 +734,17 @@ pub mod tests_support {
     /// One process's loss and gradients (the loss multiplied by `loss_scale` for the backward
     /// pass), computed in `dtype` (mixed precision) or the model's own.
     pub fn plain(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
-        gradients(&compute_model(model, dtype, &fresh_optimiser()), inputs, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
+        read_loss(gradients(&compute_model(model, dtype, &fresh_optimiser()), inputs, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap())
+    }
+
+    /// A step's loss, read back.
+    fn read_loss((loss, grads): (Tensor<1>, GradientsParams)) -> (f64, GradientsParams) {
+        (loss.into_scalar::<f32>() as f64, grads)
     }
 
     /// As [`plain`], with per-block recomputation.
     pub fn checkpointed(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], dtype: Option<FloatDType>, loss_scale: f64) -> (f64, GradientsParams) {
-        recompute::gradients(&compute_model(model, dtype, &fresh_optimiser()), inputs, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap()
+        read_loss(recompute::gradients(&compute_model(model, dtype, &fresh_optimiser()), inputs, &mut |m, i, t| Ok(contrast::local(m, i, t, loss_scale))).unwrap())
     }
 
     /// One rank's loss and the gradients summed over ranks, with and without recomputation
@@ -747,9 +756,9 @@ pub mod tests_support {
             let flat = dp.sum_gradients(optim.gather(model, grads).unwrap()).unwrap();
             optim.scatter(model, &flat)
         };
-        let (loss, grads) = gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+        let (loss, grads) = read_loss(gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap());
         let grads = summed(dp, grads);
-        let (loss2, grads2) = recompute::gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap();
+        let (loss2, grads2) = read_loss(recompute::gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap());
         let grads2 = summed(dp, grads2);
         assert!((loss - loss2).abs() < 1e-6);
         let (diff, path, _) = max_relative_difference(model, &grads, &grads2);

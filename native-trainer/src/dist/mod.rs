@@ -210,7 +210,7 @@ impl DataParallel {
         let total = both.pop().expect("the loss was appended");
         let both = Tensor::<2>::from_data(TensorData::new(both, [2 * n * world, e]), &device);
         Ok(Contrast {
-            loss: total as f64 / world as f64,
+            loss: Tensor::<1>::from_floats([total / world as f32], &device).inner(),
             image_grad: both.clone().narrow(0, rank * n, n),
             text_grad: both.narrow(0, (world + rank) * n, n),
             grads,
