@@ -26,13 +26,16 @@ use super::{tcp::Tcp, Collective, Launch};
 
 type CudaServer = <burn_cubecl::cubecl::cuda::CudaRuntime as cubecl_runtime::runtime::Runtime>::Server;
 
-/// An NCCL communicator (`ncclComm_t`), destroyed with the transport.
-struct Comm(nccl_sys::ncclComm_t);
+/// An NCCL communicator (`ncclComm_t`), destroyed with its last holder: the transport, or a
+/// device all-reduce burn has not run yet (an error can end training with one still queued).
+pub struct Comm(nccl_sys::ncclComm_t);
 
 // SAFETY: an NCCL communicator may be used from any thread as long as calls on it are not
-// concurrent: the transport makes them through `&mut self`, and the device op (which gets the
-// communicator's address) runs when the training thread's own calls make burn run it.
+// concurrent. The transport's calls come from the training thread; the device all-reduces run in
+// burn's stream order, each before the next read-back from the device returns, and every call of
+// the transport follows such a read-back (the step reads its features back to gather them).
 unsafe impl Send for Comm {}
+unsafe impl Sync for Comm {}
 
 impl Drop for Comm {
     fn drop(&mut self) {
@@ -50,7 +53,7 @@ pub fn available() -> bool {
 }
 
 pub struct Nccl {
-    comm: Comm,
+    comm: Arc<Comm>,
     stream: Arc<CudaStream>,
     world: usize,
 }
@@ -86,7 +89,7 @@ impl Nccl {
             nccl_result::comm_init_rank(comm.as_mut_ptr(), launch.world as i32, id, launch.rank as i32).map_err(nccl("communicator"))?;
             comm.assume_init()
         };
-        Ok(Self { comm: Comm(comm), stream, world: launch.world })
+        Ok(Self { comm: Arc::new(Comm(comm)), stream, world: launch.world })
     }
 
     /// Fails when an all-reduce on the device failed since the last check (burn runs the op
@@ -150,10 +153,8 @@ impl Collective for Nccl {
     fn all_reduce_sum_tensor(&mut self, values: Tensor<1>) -> Result<Tensor<1>> {
         self.check()?;
         let device = values.device();
-        let comm = self.comm.0 as usize;
-        // The communicator outlives every op issued on it: the transport keeps it until training
-        // ends, after burn has run the step's last ops (the final checkpoint reads them back).
-        let summed = <Dispatch as DeviceAllReduce>::nccl_all_reduce_sum(values.inner().into_dispatch(), comm);
+        // The op holds the communicator until it has run.
+        let summed = <Dispatch as DeviceAllReduce>::nccl_all_reduce_sum(values.inner().into_dispatch(), self.comm.clone());
         Ok(Tensor::<1>::from_dispatch(summed).to_device(&device))
     }
 }
@@ -164,15 +165,15 @@ static FAILURE: Mutex<Option<String>> = Mutex::new(None);
 /// `ncclAllReduce` as a burn op, so that it runs where burn's fusion stream puts it.
 #[burn::backend::backend_extension(Cube: cfg(feature = "cuda"), Fusion: cfg(feature = "cuda"))]
 pub trait DeviceAllReduce: Backend {
-    /// `values` (f32) summed over the ranks of `comm` (an `ncclComm_t`'s address) into a new
-    /// buffer; on a failure `values` itself, and the failure is kept for [`Nccl::check`].
+    /// `values` (f32) summed over the ranks of `comm` into a new buffer; on a failure `values`
+    /// itself, and the failure is kept for [`Nccl::check`].
     #[fusion(dtype = values, shape = values)]
-    fn nccl_all_reduce_sum(values: FloatTensor<Self>, comm: usize) -> FloatTensor<Self>;
+    fn nccl_all_reduce_sum(values: FloatTensor<Self>, comm: Arc<Comm>) -> FloatTensor<Self>;
 }
 
 impl DeviceAllReduce for burn_cubecl::CubeBackend {
-    fn nccl_all_reduce_sum(values: CubeTensor, comm: usize) -> CubeTensor {
-        match all_reduce_on_stream(&values, comm) {
+    fn nccl_all_reduce_sum(values: CubeTensor, comm: Arc<Comm>) -> CubeTensor {
+        match all_reduce_on_stream(&values, &comm) {
             Ok(summed) => summed,
             Err(err) => {
                 *FAILURE.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
@@ -182,7 +183,7 @@ impl DeviceAllReduce for burn_cubecl::CubeBackend {
     }
 }
 
-fn all_reduce_on_stream(values: &CubeTensor, comm: usize) -> Result<CubeTensor, String> {
+fn all_reduce_on_stream(values: &CubeTensor, comm: &Comm) -> Result<CubeTensor, String> {
     if values.client.name() != "cuda" {
         return Err(format!("the gradients are on a {} device, NCCL needs CUDA", values.client.name()));
     }
@@ -215,7 +216,7 @@ fn all_reduce_on_stream(values: &CubeTensor, comm: usize) -> Result<CubeTensor, 
             count,
             nccl_sys::ncclDataType_t::ncclFloat32,
             nccl_sys::ncclRedOp_t::ncclSum,
-            comm as nccl_sys::ncclComm_t,
+            comm.0,
             stream as nccl_sys::cudaStream_t,
         )
         .map_err(|err| format!("ncclAllReduce of {count} f32: {err:?}"))?;
