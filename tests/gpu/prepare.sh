@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares, on the 2-core machine, what a device-tool GPU run of tests/gpu/train.sh carries (both
 # gitignored, so a new checkout has neither):
-#   gpu-bin/clip-burn.xz  the CUDA release build of HEAD, stripped, `xz -9` (gpu-bin/COMMIT names
-#                         the commit); ~40 min on 2 cores cold, minutes when only our crates changed;
+#   gpu-bin/clip-burn.xz  the CUDA release build of the checkout, stripped, `xz -9` (gpu-bin/COMMIT
+#                         names the last commit that changed the crates); ~40 min on 2 cores cold,
+#                         minutes when only our crates changed;
 #   tests/gpu/wheels/     open-clip-torch and the pure-Python packages train.sh installs there with
 #                         pip --no-index (the GPU machine has torch but no network), for its
 #                         Python 3.12.
@@ -15,8 +16,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cache=$HOME/.cache/clip-burn
-commit=$(git rev-parse HEAD)
-if [ -n "$(git status --porcelain --untracked-files=no -- Cargo.toml Cargo.lock shared-model native-trainer vendor)" ]; then
+# The last commit that changed what the binary is built from (later commits to docs and scripts
+# leave the binary as it is).
+crates=(Cargo.toml Cargo.lock shared-model native-trainer vendor)
+commit=$(git log -1 --format=%H -- "${crates[@]}")
+if [ -n "$(git status --porcelain --untracked-files=no -- "${crates[@]}")" ]; then
   echo "uncommitted changes in the crates: commit them first (gpu-bin/COMMIT names the commit built)" >&2
   exit 1
 fi
