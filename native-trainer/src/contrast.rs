@@ -36,6 +36,12 @@ pub fn local(model: &Clip, image: Tensor<2>, text: Tensor<2>, loss_scale: f64) -
     Contrast { loss: g.loss, image_grad: g.image, text_grad: g.text, grads: logit_scale_gradient(model, g.logit_scale) }
 }
 
+/// A step's loss: the mean of its micro-batches' (`[1]` each), on the device.
+pub fn mean_loss(losses: Vec<Tensor<1>>) -> Result<Tensor<1>> {
+    anyhow::ensure!(!losses.is_empty(), "a step needs at least one micro-batch");
+    Ok(Tensor::cat(losses, 0).mean())
+}
+
 /// The logit scale's gradient as the optimiser takes gradients (none when it is frozen).
 pub fn logit_scale_gradient(model: &Clip, grad: Tensor<1>) -> GradientsParams {
     let mut grads = GradientsParams::new();

@@ -21,9 +21,9 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use clip_model::precision::float_dtype;
+use serde::{Deserialize, Serialize};
 
 use crate::commands::host;
-use serde::{Deserialize, Serialize};
 
 /// AdamW hyper-parameters (design.md section 4: ViT betas (0.9, 0.98) eps 1e-6, ResNet (0.9, 0.999) eps 1e-8).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -208,21 +208,20 @@ pub fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast:
     };
 
     let mut total_grads = GradientsAccumulator::<Clip>::new();
-    let mut total: Option<Tensor<1>> = None;
+    let mut losses = Vec::with_capacity(chains.len());
     for (j, (image_chain, text_chain)) in chains.iter().enumerate() {
         let mut acc = GradientsAccumulator::<Clip>::new();
         let (image_features, image_pass) = image_chain.forward(&untracked, model);
         let (text_features, text_pass) = text_chain.forward(&untracked, model);
         let c = contrast::micro_batch(model, &cached, j, image_features.clone(), text_features.clone(), contrast)?;
-        total = Some(total.map_or(c.loss.clone(), |t| t + c.loss));
+        losses.push(c.loss);
         acc.accumulate(model, c.grads);
         let grads = (vjp(image_features, c.image_grad) + vjp(text_features, c.text_grad)).backward();
         backward_towers(model, (image_chain, image_pass), (text_chain, text_pass), grads, &mut acc);
         let grads = acc.grads();
         total_grads.accumulate(model, if inputs.len() > 1 { widened(grads, model) } else { grads });
     }
-    let total = total.ok_or_else(|| anyhow::anyhow!("a step needs at least one micro-batch"))?;
-    Ok((total / inputs.len() as f64, total_grads.grads()))
+    Ok((contrast::mean_loss(losses)?, total_grads.grads()))
 }
 
 /// From the backward pass through the heads (`grads`): the heads' parameter gradients, then

@@ -503,11 +503,11 @@ fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mu
         Vec::new()
     };
     let mut accumulator = GradientsAccumulator::<Clip>::new();
-    let mut total: Option<Tensor<1>> = None;
+    let mut losses = Vec::with_capacity(inputs.len());
     for (j, (images, ids)) in inputs.iter().enumerate() {
         let (image, text) = (model.encode_image(images.clone()), model.encode_text(ids.clone()));
         let c = contrast::micro_batch(model, &cached, j, image.clone(), text.clone(), contrast)?;
-        total = Some(total.map_or(c.loss.clone(), |t| t + c.loss));
+        losses.push(c.loss);
         let mut micro = GradientsAccumulator::<Clip>::new();
         micro.accumulate(model, c.grads);
         let towers = recompute::vjp(image, c.image_grad) + recompute::vjp(text, c.text_grad);
@@ -515,8 +515,7 @@ fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mu
         let grads = micro.grads();
         accumulator.accumulate(model, if inputs.len() > 1 { widened(grads, model) } else { grads });
     }
-    let total = total.context("a step needs at least one micro-batch")?;
-    Ok((total / inputs.len() as f64, accumulator.grads()))
+    Ok((contrast::mean_loss(losses)?, accumulator.grads()))
 }
 
 /// Keeps the lines of an earlier run up to `step` (a resumed run rewrites what follows).
