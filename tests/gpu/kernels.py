@@ -9,7 +9,7 @@ sums the time by key, which tells which kernels of a family are slow and why (a 
 unvectorised kernel), and `--csv FILE` writes every launch with its grid.
 
 Usage: python3 tests/gpu/kernels.py LOG [TOP] [--detail] [--csv FILE]
-(prints the tables; summary.py imports `profile`, `families` and `detail`)
+(prints the tables; summary.py imports `launches`, `summed` and `detail`)
 """
 import csv
 import re
@@ -73,11 +73,8 @@ def launches(path):
     return [tuple(x) for x in out]
 
 
-def profile(path):
-    """({kernel: seconds}, {kernel: launches}) of the timed steps, or None without a log."""
-    runs = launches(path)
-    if runs is None:
-        return None
+def summed(runs):
+    """({kernel: seconds}, {kernel: launches}) of `launches`' list."""
     totals, counts = {}, {}
     for name, seconds, _, _ in runs:
         totals[name] = totals.get(name, 0.0) + seconds
@@ -155,7 +152,7 @@ def main(argv):
     runs = launches(path)
     if not runs:
         sys.exit(f"no kernel lines in {path}")
-    totals, counts = families(*profile(path))
+    totals, counts = families(*summed(runs))
     print(f"{sum(counts.values())} kernel launches, {sum(totals.values()):.3f} s of kernel time")
     for name, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {n:6d}x {totals[name]:8.3f} s  {name[:100]}")

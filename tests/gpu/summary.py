@@ -52,8 +52,8 @@ def compiled(name):
 
 
 def profile():
-    """cubecl's per-kernel log of OUTDIR/profile.log: seconds and launches by kernel (kernels.py)."""
-    return kernels.profile(os.path.join(out, "profile.log"))
+    """cubecl's per-kernel log of OUTDIR/profile.log: its launches (kernels.py), None without it."""
+    return kernels.launches(os.path.join(out, "profile.log"))
 
 
 print(f"GPU: {text('gpu.txt')}; {text('torch.txt')}")
@@ -83,9 +83,9 @@ for name, label in [("b32_256_amp_bf16_cold", "empty kernel cache"), ("b32_256_a
     print(f"  {label}: {(load(name) or {}).get('first_step_s', 'did not finish')}; kernels compiled: {compiled(name)}")
 print(f"  kernel cache: {text('kernel-cache-size.txt')}")
 
-p = profile()
-if p and p[0]:
-    totals, counts = p
+runs = profile()
+if runs:
+    totals, counts = kernels.summed(runs)
     run = load("profile") or {}
     steps = run.get("steps", 2)
     total = sum(totals.values())
@@ -93,7 +93,7 @@ if p and p[0]:
           f"{sum(counts.values())} launches; its step time {run.get('step_ms', '-')} ms (with the profiler on). Top kernels:")
     for name, t in sorted(totals.items(), key=lambda kv: -kv[1])[:25]:
         print(f"  {t:8.3f} s {100 * t / total:5.1f}% {counts[name]:6d}x  {name[:110]}")
-    keys = kernels.detail(kernels.launches(os.path.join(out, "profile.log")))
+    keys = kernels.detail(runs)
     if any(key for _, key in keys):
         print("By compilation key (dtypes, vector widths w, routine or tiles; a grid of one launch):")
         for (name, key), (t, n, grid) in sorted(keys.items(), key=lambda kv: -kv[1][0])[:40]:
