@@ -351,7 +351,11 @@ fn bench_allreduce_checks_both_paths_on_the_test_device() {
     assert_eq!(report["values"], 300007);
     assert_eq!(report["transport"], "tcp");
     assert!(report["transport_ms"].as_f64().unwrap() > 0.0 && report["through_host_ms"].as_f64().unwrap() > 0.0, "{report}");
-    for (extra, error) in [(vec!["--values", "0"], "must be positive"), (vec!["--dist-backend", "nccl"], "needs --device cuda")] {
+    for (extra, error) in [
+        (vec!["--values", "0"], "must be positive"),
+        (vec!["--values", "3000000000"], "over 2^31 values"),
+        (vec!["--dist-backend", "nccl"], "needs --device cuda"),
+    ] {
         let out = bench(&extra);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.code() == Some(1) && stderr.contains(error) && !stderr.contains("panicked"), "{extra:?}: {stderr}");

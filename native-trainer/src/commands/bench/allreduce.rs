@@ -82,6 +82,9 @@ pub fn run(args: AllReduceArgs, device_name: &str) -> Result<()> {
     if args.values == 0 || args.steps == 0 {
         bail!("--values and --steps must be positive");
     }
+    if args.values > i32::MAX as usize {
+        bail!("--values {}: over 2^31 values, more than one buffer holds", args.values);
+    }
     let target = device(device_name)?;
     let local_rank = device_name.strip_prefix("cuda:").and_then(|i| i.parse().ok()).unwrap_or(0);
     let launch = Launch { rank: 0, world: 1, local_rank, master_addr: "127.0.0.1".into(), master_port: free_port()? };
