@@ -20,6 +20,7 @@
 //! ```
 
 pub mod attention;
+pub mod batch_norm;
 pub mod clip;
 pub mod config;
 pub mod device;

@@ -129,6 +129,11 @@ pub struct Args {
     /// torchrun): NCCL on CUDA devices, TCP otherwise.
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     pub dist_backend: Transport,
+    /// With several processes, BatchNorm (ResNet image towers) normalises with the statistics of
+    /// the global batch, summed over ranks in both passes (PyTorch's SyncBatchNorm), instead of
+    /// each rank's own.
+    #[arg(long)]
+    pub use_bn_sync: bool,
 }
 
 /// Expands `train --config FILE` into flags placed before the command line's own, so that
@@ -194,7 +199,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let separator = separator(&args.csv_separator)?;
     let table = TableFormat { img_key: args.csv_img_key.clone(), caption_key: args.csv_caption_key.clone(), separator };
     let source = Arc::new(Source::open(&args.train_data, &table).context("--train-data")?);
-    let mut dp = DataParallel::from_env(args.dist_backend, device_name)?;
+    let mut dp = DataParallel::from_env(args.dist_backend, device_name, args.use_bn_sync)?;
     let (rank, world) = dp.as_ref().map_or((0, 1), |d| (d.rank(), d.world()));
     let device_name = &dp.as_ref().map_or(device_name.to_string(), |d| d.device_name(device_name));
     // Rank 0 logs, evaluates and writes checkpoints; every rank trains.
@@ -468,7 +473,7 @@ pub fn step_on(
             if options.grad_checkpointing { recompute::gradients(&compute, inputs, contrast) } else { gradients(&compute, inputs, contrast) }
         };
         match dp.as_deref_mut() {
-            Some(dp) => run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale))?,
+            Some(dp) => dp.passes(|dp| run(&mut |m, image, text| dp.contrast(m, image, text, loss_scale)))?,
             None => run(&mut |m, image, text| Ok(contrast::local(m, image, text, loss_scale)))?,
         }
     };
@@ -702,10 +707,6 @@ pub mod tests_support {
         (diff, path, count)
     }
 
-    pub fn tiny_model(device: &Device) -> Clip {
-        seeded(&tiny(), 11, device)
-    }
-
     /// A model from `seed`, its parameters drawn while no other test draws from the device's
     /// generator (tests run in parallel and share it; burn initialises parameters lazily, so
     /// they are materialised here).
@@ -755,9 +756,9 @@ pub mod tests_support {
             let flat = dp.sum_gradients(optim.gather(model, grads).unwrap()).unwrap();
             optim.scatter(model, &flat)
         };
-        let (loss, grads) = read_loss(gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap());
+        let (loss, grads) = read_loss(dp.passes(|dp| gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0))).unwrap());
         let grads = summed(dp, grads);
-        let (loss2, grads2) = read_loss(recompute::gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0)).unwrap());
+        let (loss2, grads2) = read_loss(dp.passes(|dp| recompute::gradients(model, inputs, &mut |m, i, t| dp.contrast(m, i, t, 1.0))).unwrap());
         let grads2 = summed(dp, grads2);
         assert!((loss - loss2).abs() < 1e-6);
         let (diff, path, _) = max_relative_difference(model, &grads, &grads2);

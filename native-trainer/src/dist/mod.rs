@@ -7,8 +7,10 @@
 //! with respect to the gathered features is summed over ranks (what an all-gather's backward
 //! does), each rank back-propagates its own rows through its towers, and the parameter
 //! gradients are summed over ranks. The result equals the single-process gradient of the whole
-//! global batch (tested with several processes). BatchNorm statistics stay per rank, as in
-//! PyTorch DDP without SyncBatchNorm.
+//! global batch (tested with several processes). BatchNorm (the ModifiedResNet towers) keeps its
+//! statistics per rank, as PyTorch DDP does; with `--use-bn-sync` (open_clip's flag) they are the
+//! global batch's, summed over ranks in the forward and backward passes
+//! (`clip_model::batch_norm`), and the gradients equal the single process's for ResNets too.
 //!
 //! Transports: `tcp` (any device: everything goes through host memory and rank 0) and, in CUDA
 //! builds, `nccl` (NVLink / InfiniBand; the TCP connection only hands out NCCL's id): the
@@ -19,6 +21,7 @@
 pub mod nccl;
 pub mod tcp;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -96,7 +99,7 @@ pub fn through_host<C: Collective + ?Sized>(comm: &mut C, values: Tensor<1>) -> 
 }
 
 /// The transport `transport` picks for a rank of `launch` training on `device_name`.
-pub fn connect(transport: Transport, launch: &Launch, device_name: &str) -> Result<Box<dyn Collective>> {
+pub fn connect(transport: Transport, launch: &Launch, device_name: &str) -> Result<Box<dyn Collective + Send>> {
     let cuda = device_name.starts_with("cuda");
     Ok(match (transport, cuda) {
         (Transport::Tcp, _) | (Transport::Auto, false) => Box::new(tcp::Tcp::connect(launch, CONNECT_TIMEOUT)?),
@@ -130,17 +133,45 @@ pub enum Transport {
 /// How long ranks wait for each other at start-up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// A rank's transport, shared with the BatchNorm sum the passes use (one thread at a time).
+type Shared = Arc<Mutex<Box<dyn Collective + Send>>>;
+
 pub struct DataParallel {
     pub launch: Launch,
-    comm: Box<dyn Collective>,
+    comm: Shared,
+    /// `--use-bn-sync`.
+    sync_batch_norm: bool,
 }
 
 impl DataParallel {
+    pub fn new(launch: Launch, comm: Box<dyn Collective + Send>, sync_batch_norm: bool) -> Self {
+        Self { launch, comm: Arc::new(Mutex::new(comm)), sync_batch_norm }
+    }
+
     /// Joins the job described by the environment, if there is one.
-    pub fn from_env(transport: Transport, device_name: &str) -> Result<Option<Self>> {
+    pub fn from_env(transport: Transport, device_name: &str, sync_batch_norm: bool) -> Result<Option<Self>> {
         let Some(launch) = Launch::from_env()? else { return Ok(None) };
         let comm = connect(transport, &launch, device_name)?;
-        Ok(Some(Self { launch, comm }))
+        Ok(Some(Self::new(launch, comm, sync_batch_norm)))
+    }
+
+    fn comm(&self) -> std::sync::MutexGuard<'_, Box<dyn Collective + Send>> {
+        // A panic while holding it ends the process's training anyway.
+        self.comm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a step's forward and backward passes `f`, with BatchNorm over the global batch when
+    /// `--use-bn-sync` asked for it; a collective that failed inside them fails the step.
+    pub fn passes<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if !self.sync_batch_norm {
+            return f(self);
+        }
+        let sum = Arc::new(BatchNormSum { comm: self.comm.clone(), failure: Mutex::new(None) });
+        let out = clip_model::batch_norm::synced(sum.clone(), || f(self));
+        if let Some(e) = sum.failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(e.context("summing BatchNorm statistics over ranks (--use-bn-sync)"));
+        }
+        out
     }
 
     pub fn rank(&self) -> usize {
@@ -158,7 +189,7 @@ impl DataParallel {
 
     /// Every rank's bytes, split by rank.
     pub fn gather_bytes(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>> {
-        let all = self.comm.all_gather(data)?;
+        let all = self.comm().all_gather(data)?;
         Ok(all.chunks(data.len().max(1)).map(<[u8]>::to_vec).collect())
     }
 
@@ -194,7 +225,7 @@ impl DataParallel {
         let (rank, world) = (self.rank(), self.world());
         let device = image.device();
         let gather = |dp: &mut Self, t: Tensor<2>| -> Result<Tensor<2>> {
-            let all = dp.comm.all_gather(bytemuck::cast_slice(&host(t)?))?;
+            let all = dp.comm().all_gather(bytemuck::cast_slice(&host(t)?))?;
             let values: Vec<f32> = bytemuck::pod_collect_to_vec(&all);
             Ok(Tensor::<2>::from_data(TensorData::new(values, [n * world, e]), &device).inner())
         };
@@ -206,7 +237,7 @@ impl DataParallel {
         // losses ride along at the end of the same buffer (one read-back, one collective).
         let values = n * world * e;
         let mut both = host(Tensor::cat(vec![g.image.reshape([values]), g.text.reshape([values]), g.loss], 0))?;
-        self.comm.all_reduce_sum(&mut both)?;
+        self.comm().all_reduce_sum(&mut both)?;
         let total = both.pop().expect("the loss was appended");
         let both = Tensor::<2>::from_data(TensorData::new(both, [2 * n * world, e]), &device);
         Ok(Contrast {
@@ -226,7 +257,7 @@ impl DataParallel {
                 return Ok(buffers);
             }
             let kinds: Vec<(usize, FloatDType)> = buffers.iter().map(|b| (b.shape().num_elements(), float_dtype(b))).collect();
-            let summed = self.comm.all_reduce_sum_tensor(Tensor::cat(buffers.into_iter().map(|b| b.cast(FloatDType::F32)).collect(), 0))?;
+            let summed = self.comm().all_reduce_sum_tensor(Tensor::cat(buffers.into_iter().map(|b| b.cast(FloatDType::F32)).collect(), 0))?;
             let mut at = 0;
             Ok(kinds
                 .into_iter()
@@ -236,6 +267,24 @@ impl DataParallel {
                 })
                 .collect())
         })
+    }
+}
+
+/// BatchNorm's statistics summed over ranks through the step's transport; the first failure is
+/// kept (the passes cannot return it) and reported by [`DataParallel::passes`].
+struct BatchNormSum {
+    comm: Shared,
+    failure: Mutex<Option<anyhow::Error>>,
+}
+
+impl clip_model::batch_norm::RankSum for BatchNormSum {
+    fn sum(&self, values: &mut [f32]) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            if let Err(e) = self.comm.lock().unwrap_or_else(|e| e.into_inner()).all_reduce_sum(values) {
+                *failure = Some(e);
+            }
+        }
     }
 }
 
@@ -267,36 +316,46 @@ mod tests {
     /// The sharded loss over real TCP between threads ("ranks"), each with its quarter of the
     /// batch: loss and summed gradients equal the single-process full batch within 1e-5; with
     /// `--accum-freq` 2 (each rank two micro-batches) they equal one process's accumulation over
-    /// the same two global micro-batches.
+    /// the same two global micro-batches. A ModifiedResNet does so with `--use-bn-sync` (its
+    /// BatchNorm statistics over the global batch), its gradients within 1e-4 (measured ~4e-5:
+    /// BatchNorm over the last stage's 8 values per channel a rank amplifies f32 rounding; one
+    /// process computing the same sums in its own order differs from burn's BatchNorm by as
+    /// much), and differs without it (by ~3 relative to the gradients' scale).
     #[test]
     fn ranks_over_tcp_give_the_full_batch_loss_and_gradients() {
-        use crate::commands::train::tests_support::{batch, inputs, max_relative_difference, plain, sharded, tiny_model};
+        use crate::commands::train::tests_support::{inputs, max_relative_difference, plain, resnet, seeded, sharded, sized_batch, tiny};
         use burn::tensor::Device;
         let (world, n) = (4, 2);
         let device = Device::flex().autodiff();
-        let model = tiny_model(&device);
-        for accum in [1, 2] {
+        let cases = [("ViT", tiny(), false, 1), ("ViT", tiny(), false, 2), ("ResNet, synced", resnet(), true, 1), ("ResNet, synced", resnet(), true, 2), ("ResNet", resnet(), false, 1)];
+        for (case, (name, config, sync, accum)) in cases.into_iter().enumerate() {
+            let model = seeded(&config, 11, &device);
             // Micro-batch j of the whole step: samples j*8..(j+1)*8; rank r holds its rows r*2..r*2+2.
-            let global: Vec<_> = (0..accum).map(|j| batch(j * world * n..(j + 1) * world * n)).collect();
+            let global: Vec<_> = (0..accum).map(|j| sized_batch(&config, j * world * n..(j + 1) * world * n)).collect();
             let (full_loss, full_grads) = plain(&model, &inputs(&global, &device), None, 1.0);
-            let port = 30_000 + (std::process::id() % 1000) as u16 + 1000 * accum as u16;
+            let port = 30_000 + (std::process::id() % 1000) as u16 + 1000 * case as u16;
             let handles: Vec<_> = (0..world)
                 .map(|rank| {
-                    let (model, device) = (model.clone(), device.clone());
+                    let (model, device, config) = (model.clone(), device.clone(), config.clone());
                     std::thread::spawn(move || {
                         let launch = Launch { rank, world, local_rank: rank, master_addr: "127.0.0.1".into(), master_port: port };
-                        let mut dp = DataParallel { comm: Box::new(tcp::Tcp::connect(&launch, Duration::from_secs(30)).unwrap()), launch };
+                        let mut dp = DataParallel::new(launch.clone(), Box::new(tcp::Tcp::connect(&launch, Duration::from_secs(30)).unwrap()), sync);
                         dp.check_same_weights(&model).unwrap();
-                        let mine: Vec<_> = (0..accum).map(|j| batch(j * world * n + rank * n..j * world * n + (rank + 1) * n)).collect();
+                        let mine: Vec<_> = (0..accum).map(|j| sized_batch(&config, j * world * n + rank * n..j * world * n + (rank + 1) * n)).collect();
                         sharded(&model, &inputs(&mine, &device), &mut dp)
                     })
                 })
                 .collect();
             for h in handles {
                 let (loss, grads) = h.join().unwrap();
-                assert!((loss - full_loss).abs() < 1e-5, "accum {accum}: {loss} vs {full_loss}");
                 let (diff, path, _) = max_relative_difference(&model, &full_grads, &grads);
-                assert!(diff < 1e-5, "accum {accum}, {path}: {diff}");
+                if name == "ResNet" {
+                    // Per-rank statistics: another loss, other gradients.
+                    assert!((loss - full_loss).abs() > 1e-4 && diff > 1e-3, "{name}: per-rank BatchNorm gave the full batch ({loss} vs {full_loss}, {path}: {diff})");
+                } else {
+                    assert!((loss - full_loss).abs() < 1e-5, "{name}, accum {accum}: {loss} vs {full_loss}");
+                    assert!(diff < if sync { 1e-4 } else { 1e-5 }, "{name}, accum {accum}, {path}: {diff}");
+                }
             }
         }
     }

@@ -10,6 +10,7 @@ use burn::tensor::FloatDType;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 
+use crate::batch_norm;
 use crate::precision::float_dtype;
 use crate::attention::multi_head_attention;
 use crate::transformer::param;
@@ -27,10 +28,11 @@ fn bn(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
-/// BatchNorm in f32 whatever the tower computes in (`crate::precision`).
+/// BatchNorm in f32 whatever the tower computes in (`crate::precision`), over all ranks' batch
+/// when training inside `batch_norm::synced`.
 fn norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let dtype = float_dtype(&x);
-    bn.forward(x.cast(FloatDType::F32)).cast(dtype)
+    batch_norm::forward(bn, x.cast(FloatDType::F32)).cast(dtype)
 }
 
 fn avg_pool(x: Tensor<4>, k: usize) -> Tensor<4> {
