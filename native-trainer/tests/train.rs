@@ -408,9 +408,9 @@ fn two_processes_train_like_one_with_the_whole_batch() {
 
     // A ResNet's BatchNorm: per process by default (another curve: 7% off at the first step),
     // the global batch's with --use-bn-sync: the first loss is the one process's, and the curve
-    // stays on it within 1e-2 (the gradients agree within rounding, dist.rs's test; a tiny
-    // ResNet's BatchNorm over 8 values per channel a process in its last stage amplifies that
-    // rounding, and Adam amplifies it step by step: 1e-6, 1e-5, 1e-5, 3e-4 relative here).
+    // stays on it within 1e-2 (the gradients agree up to f32 rounding, which a ReLU after a
+    // BatchNorm can amplify, dist.rs's test, and Adam step by step: 1e-6, 1e-5, 1e-5, 3e-4
+    // relative here).
     let resnet = dir.join("resnet.json");
     std::fs::write(
         &resnet,

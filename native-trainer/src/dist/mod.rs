@@ -316,14 +316,19 @@ mod tests {
     /// The sharded loss over real TCP between threads ("ranks"), each with its quarter of the
     /// batch: loss and summed gradients equal the single-process full batch within 1e-5; with
     /// `--accum-freq` 2 (each rank two micro-batches) they equal one process's accumulation over
-    /// the same two global micro-batches. A ModifiedResNet does so with `--use-bn-sync` (its
-    /// BatchNorm statistics over the global batch), its gradients within 1e-4 (measured ~4e-5:
-    /// BatchNorm over the last stage's 8 values per channel a rank amplifies f32 rounding; one
-    /// process computing the same sums in its own order differs from burn's BatchNorm by as
-    /// much), and differs without it (by ~3 relative to the gradients' scale).
+    /// the same two global micro-batches.
+    ///
+    /// A ModifiedResNet with `--use-bn-sync` (BatchNorm over the global batch): the loss within
+    /// 1e-5, and every parameter's gradient within 10% in norm, where it is 180-500% off without
+    /// it (12 seeds measured). Not 1e-5 element by element: ReLU follows BatchNorm, and a
+    /// pre-activation that f32 rounding puts on either side of zero (sums over ranks round
+    /// differently from one sum) switches an element's gradient on or off; upstream of such a
+    /// flip the gradients differ by up to ~2% in norm, elsewhere by ~3e-5 (in half the seeds,
+    /// everywhere), as one process computing the same statistics in another order differs from
+    /// burn's BatchNorm. The BatchNorm itself is exact across ranks (clip_model::batch_norm).
     #[test]
     fn ranks_over_tcp_give_the_full_batch_loss_and_gradients() {
-        use crate::commands::train::tests_support::{inputs, max_relative_difference, plain, resnet, seeded, sharded, sized_batch, tiny};
+        use crate::commands::train::tests_support::{inputs, max_relative_difference, paired, plain, resnet, seeded, sharded, sized_batch, tiny};
         use burn::tensor::Device;
         let (world, n) = (4, 2);
         let device = Device::flex().autodiff();
@@ -348,13 +353,27 @@ mod tests {
                 .collect();
             for h in handles {
                 let (loss, grads) = h.join().unwrap();
-                let (diff, path, _) = max_relative_difference(&model, &full_grads, &grads);
-                if name == "ResNet" {
-                    // Per-rank statistics: another loss, other gradients.
-                    assert!((loss - full_loss).abs() > 1e-4 && diff > 1e-3, "{name}: per-rank BatchNorm gave the full batch ({loss} vs {full_loss}, {path}: {diff})");
+                let loss_diff = (loss - full_loss).abs() / full_loss.abs();
+                if name == "ViT" {
+                    assert!(loss_diff < 1e-5, "{name}, accum {accum}: {loss} vs {full_loss}");
+                    let (diff, path, _) = max_relative_difference(&model, &full_grads, &grads);
+                    assert!(diff < 1e-5, "{name}, accum {accum}, {path}: {diff}");
+                    continue;
+                }
+                // The largest difference in norm relative to the gradient's own (at least 1e-3
+                // of the largest gradient's, as max_relative_difference).
+                let pairs = paired(&model, &full_grads, &grads);
+                let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+                let floor = pairs.iter().fold(0f32, |m, (_, x, _)| m.max(norm(&mut x.iter().copied()))) * 1e-3;
+                let (diff, path) = pairs
+                    .iter()
+                    .map(|(path, x, y)| (norm(&mut x.iter().zip(y).map(|(a, b)| a - b)) / norm(&mut x.iter().copied()).max(floor), path.clone()))
+                    .fold((0f32, String::new()), |best, cur| if cur.0 > best.0 { cur } else { best });
+                if sync {
+                    assert!(loss_diff < 1e-5, "{name}, accum {accum}: {loss} vs {full_loss}");
+                    assert!(diff < 0.1, "{name}, accum {accum}, {path}: {diff}");
                 } else {
-                    assert!((loss - full_loss).abs() < 1e-5, "{name}, accum {accum}: {loss} vs {full_loss}");
-                    assert!(diff < if sync { 1e-4 } else { 1e-5 }, "{name}, accum {accum}, {path}: {diff}");
+                    assert!(loss_diff > 1e-3 && diff > 1.0, "{name}: per-rank BatchNorm gave the full batch ({loss} vs {full_loss}, {path}: {diff})");
                 }
             }
         }
