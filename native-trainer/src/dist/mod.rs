@@ -10,7 +10,8 @@
 //! global batch (tested with several processes). BatchNorm (the ModifiedResNet towers) keeps its
 //! statistics per rank, as PyTorch DDP does; with `--use-bn-sync` (open_clip's flag) they are the
 //! global batch's, summed over ranks in the forward and backward passes
-//! (`clip_model::batch_norm`), and the gradients equal the single process's for ResNets too.
+//! (`clip_model::batch_norm`), and ResNets' gradients equal the single process's too (up to f32
+//! rounding, which a ReLU after a BatchNorm can amplify: see the test).
 //!
 //! Transports: `tcp` (any device: everything goes through host memory and rank 0) and, in CUDA
 //! builds, `nccl` (NVLink / InfiniBand; the TCP connection only hands out NCCL's id): the
