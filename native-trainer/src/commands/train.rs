@@ -693,15 +693,27 @@ pub mod tests_support {
     /// arithmetic is rounding noise on both sides (the attention pool's key bias: softmax ignores
     /// a shift shared by all keys, so its gradient is a sum of terms that cancel).
     pub fn max_relative_difference(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> (f32, String, usize) {
+        relative_difference(model, a, b, |x| x.iter().fold(0f32, |m, v| m.max(v.abs())))
+    }
+
+    /// As [`max_relative_difference`], each gradient measured by its L2 norm instead of its
+    /// largest element.
+    pub fn max_norm_difference(model: &Clip, a: &GradientsParams, b: &GradientsParams) -> (f32, String) {
+        let (diff, path, _) = relative_difference(model, a, b, |x| x.iter().map(|v| v * v).sum::<f32>().sqrt());
+        (diff, path)
+    }
+
+    /// The largest `size(a - b) / size(a)` over all parameters, `size(a)` at least 1e-3 of the
+    /// largest in the model; with the parameter's path and the number of parameters compared.
+    fn relative_difference(model: &Clip, a: &GradientsParams, b: &GradientsParams, size: impl Fn(&[f32]) -> f32) -> (f32, String, usize) {
         let pairs = paired(model, a, b);
         let count = pairs.len();
-        let largest = |x: &[f32]| x.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let floor = pairs.iter().fold(1e-6f32, |m, (_, x, _)| m.max(1e-3 * largest(x)));
+        let floor = pairs.iter().fold(1e-6f32, |m, (_, x, _)| m.max(1e-3 * size(x)));
         let (diff, path) = pairs
             .into_iter()
             .map(|(path, x, y)| {
-                let scale = largest(&x).max(floor);
-                (x.iter().zip(&y).fold(0f32, |m, (p, q)| m.max((p - q).abs())) / scale, path)
+                let delta: Vec<f32> = x.iter().zip(&y).map(|(p, q)| p - q).collect();
+                (size(&delta) / size(&x).max(floor), path)
             })
             .fold((0f32, String::new()), |best, cur| if cur.0 > best.0 { cur } else { best });
         (diff, path, count)

@@ -320,7 +320,7 @@ mod tests {
     /// the same two global micro-batches.
     ///
     /// A ModifiedResNet with `--use-bn-sync` (BatchNorm over the global batch): the loss within
-    /// 1e-5, and every parameter's gradient within 10% in norm, where it is 180-500% off without
+    /// 1e-5 of itself, and every parameter's gradient within 10% in norm, where it is 180-500% off without
     /// it (12 seeds measured). Not 1e-5 element by element: ReLU follows BatchNorm, and a
     /// pre-activation that f32 rounding puts on either side of zero (sums over ranks round
     /// differently from one sum) switches an element's gradient on or off; upstream of such a
@@ -329,7 +329,7 @@ mod tests {
     /// burn's BatchNorm. The BatchNorm itself is exact across ranks (clip_model::batch_norm).
     #[test]
     fn ranks_over_tcp_give_the_full_batch_loss_and_gradients() {
-        use crate::commands::train::tests_support::{inputs, max_relative_difference, paired, plain, resnet, seeded, sharded, sized_batch, tiny};
+        use crate::commands::train::tests_support::{inputs, max_norm_difference, max_relative_difference, plain, resnet, seeded, sharded, sized_batch, tiny};
         use burn::tensor::Device;
         let (world, n) = (4, 2);
         let device = Device::flex().autodiff();
@@ -354,22 +354,14 @@ mod tests {
                 .collect();
             for h in handles {
                 let (loss, grads) = h.join().unwrap();
-                let loss_diff = (loss - full_loss).abs() / full_loss.abs();
                 if name == "ViT" {
-                    assert!(loss_diff < 1e-5, "{name}, accum {accum}: {loss} vs {full_loss}");
+                    assert!((loss - full_loss).abs() < 1e-5, "{name}, accum {accum}: {loss} vs {full_loss}");
                     let (diff, path, _) = max_relative_difference(&model, &full_grads, &grads);
                     assert!(diff < 1e-5, "{name}, accum {accum}, {path}: {diff}");
                     continue;
                 }
-                // The largest difference in norm relative to the gradient's own (at least 1e-3
-                // of the largest gradient's, as max_relative_difference).
-                let pairs = paired(&model, &full_grads, &grads);
-                let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
-                let floor = pairs.iter().fold(0f32, |m, (_, x, _)| m.max(norm(&mut x.iter().copied()))) * 1e-3;
-                let (diff, path) = pairs
-                    .iter()
-                    .map(|(path, x, y)| (norm(&mut x.iter().zip(y).map(|(a, b)| a - b)) / norm(&mut x.iter().copied()).max(floor), path.clone()))
-                    .fold((0f32, String::new()), |best, cur| if cur.0 > best.0 { cur } else { best });
+                let loss_diff = (loss - full_loss).abs() / full_loss.abs();
+                let (diff, path) = max_norm_difference(&model, &full_grads, &grads);
                 if sync {
                     assert!(loss_diff < 1e-5, "{name}, accum {accum}: {loss} vs {full_loss}");
                     assert!(diff < 0.1, "{name}, accum {accum}, {path}: {diff}");
