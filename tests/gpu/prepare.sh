@@ -34,6 +34,7 @@ elif [ -f "$cache/gpu-bin/$commit.xz" ]; then
 else
   target=$cache/target/cuda-release
   echo "building $commit with --features cuda in $target"
+  python3 scripts/vendored.py settle
   CARGO_TARGET_DIR=$target cargo build --release --locked -p clip-trainer --features cuda
   strip -o gpu-bin/clip-burn "$target/release/clip-burn"
   xz -9 -T2 -c gpu-bin/clip-burn > gpu-bin/clip-burn.xz
