@@ -15,6 +15,7 @@ export CARGO_TERM_COLOR=never
 # The vendored crates are content-addressed (their versions carry a hash of their files): with their
 # files' times settled, a new clone reuses the cached burn stack built from the same vendored code
 # instead of rebuilding it (~21 minutes on 2 cores). Refuses a stale stamp; its own tests first.
+echo "== vendored crates: content stamps (scripts/vendored.py)"
 python3 scripts/vendored_test.py
 python3 scripts/vendored.py settle
 
