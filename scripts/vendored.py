@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("VENDORED_ROOT") or Path(__file__).resolve().parent.parent)  # the tests point it elsewhere
 VENDOR = ROOT / "vendor"
-VERSION = re.compile(r'^version = "([^"+]+)(?:\+[^"]*)?"$', re.M)
+VERSION = re.compile(r'^version = "(?P<full>(?P<base>[^"+]+)(?:\+[^"]*)?)"$', re.M)
 SETTLED = 946684800  # 2000-01-01T00:00:00Z
 
 
@@ -41,19 +41,12 @@ def files(crate):
     return sorted({ROOT / p for p in out.decode().split("\0") if p and (ROOT / p).is_file()})
 
 
-def manifest_version(crate):
-    m = VERSION.search((crate / "Cargo.toml").read_text())
-    if not m:
-        sys.exit(f"{crate / 'Cargo.toml'}: no `version = \"...\"` line")
-    return m
-
-
 def content_hash(crate):
     h = hashlib.sha256()
     for f in files(crate):
         data = f.read_bytes()
         if f == crate / "Cargo.toml":  # the stamp itself is not content
-            data = VERSION.sub('version = "\\1"', data.decode(), count=1).encode()
+            data = VERSION.sub('version = "\\g<base>"', data.decode(), count=1).encode()
         h.update(str(f.relative_to(crate)).encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()[:12]
 
@@ -63,16 +56,19 @@ def package_name(crate):
     return m.group(1)
 
 
-def stamped(crate):
-    m = manifest_version(crate)
-    return m.group(1), m.group(0)
+def versions(crate):
+    """The version the manifest says and the one the crate's content stamps."""
+    m = VERSION.search((crate / "Cargo.toml").read_text())
+    if not m:
+        sys.exit(f"{crate / 'Cargo.toml'}: no `version = \"...\"` line")
+    return m["full"], f"{m['base']}+clip.{content_hash(crate)}"
 
 
 def stale():
     bad = []
     for crate in crates():
-        base, line = stamped(crate)
-        if line != f'version = "{base}+clip.{content_hash(crate)}"':
+        said, stamped = versions(crate)
+        if said != stamped:
             bad.append(crate.name)
     return bad
 
@@ -81,8 +77,7 @@ def stamp():
     lock_path = ROOT / "Cargo.lock"
     lock = lock_path.read_text()
     for crate in crates():
-        base, _ = stamped(crate)
-        version = f"{base}+clip.{content_hash(crate)}"
+        _, version = versions(crate)
         toml = crate / "Cargo.toml"
         toml.write_text(VERSION.sub(f'version = "{version}"', toml.read_text(), count=1))
         # The path crate's entry in Cargo.lock has no `source` line; registry entries do.
