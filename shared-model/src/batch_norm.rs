@@ -1,29 +1,45 @@
-//! BatchNorm in training mode over a data-parallel job's whole batch: PyTorch's SyncBatchNorm,
-//! open_clip's `--use-bn-sync`.
+//! BatchNorm in training mode with a hand-written backward pass, over one process's batch or,
+//! inside [`synced`], over a data-parallel job's whole batch (PyTorch's SyncBatchNorm, open_clip's
+//! `--use-bn-sync`).
 //!
-//! Each rank holds a slice of the global batch; plain BatchNorm normalises it with its own
-//! slice's statistics, so the ranks' gradients do not add up to the single-process gradient of
-//! the global batch (the ModifiedResNet towers). Synced, the per-channel sums are summed over
-//! ranks: first `sum x` (with the count) for the mean, then `sum (x - mean)^2` for the biased
-//! variance (two passes, as a single pass's `E[x^2] - E[x]^2` cancels in f32), and the output is
-//! `(x - mean) / sqrt(var + eps) * gamma + beta`, differentiated by autodiff through the
-//! composition. The one op of its own, a sum over ranks, is a sum whose backward pass is a sum
-//! too: the gradient of every rank's loss with respect to a global sum reaches each rank's local
-//! share, so its backward pass sums the incoming gradient over ranks. Every rank runs the same
-//! graph, so the collectives of the forward and backward passes come in the same order on all.
+//! Per channel, over the `n` values of the batch and the spatial axes (all ranks' when synced),
+//! with `xhat = (x - mean) / sqrt(var + eps)` (biased variance, two passes: a single pass's
+//! `E[x^2] - E[x]^2` cancels in f32) and `y = gamma * xhat + beta`:
 //!
-//! The transport is the trainer's, behind [`RankSum`], installed for the passes of a step with
-//! [`synced`] (a scope of the calling thread, where burn's autodiff also runs the backward pass).
+//! - `dx = gamma / sqrt(var + eps) * (g - sum(g) / n - xhat * sum(g * xhat) / n)`,
+//! - `dgamma = sum(g * xhat)`, `dbeta = sum(g)` (this rank's share: the data-parallel gradient
+//!   sum adds the ranks' up).
+//!
+//! Layout: `[B, C, H, W]` is read as `[B, C, H*W]` (a view), and a per-channel sum is a row sum
+//! over `H*W` then a column sum over `B`: burn's `batch_norm_train` swaps the batch and channel
+//! axes to reduce over `[C, B*H*W]`, which copies the whole activation for each of its four
+//! reductions' inputs, and computes its statistics in the input's dtype. Statistics and
+//! gradients here are accumulated in f32 for f16/bf16 inputs and returned in the input's dtype
+//! (as open_clip's towers under autocast, whose BatchNorm runs in f32), so a mixed-precision
+//! tower needs no f32 copy of its activations. What the backward pass keeps: the input (in its
+//! own dtype), gamma and the per-channel mean and variance.
+//!
+//! Synced, the per-channel sums are summed over ranks: `sum x` (with the count) for the mean,
+//! `sum (x - mean)^2` for the variance, and in the backward pass `sum g` and `sum g * xhat` in
+//! one collective. Every rank runs the same graph, so the collectives of the forward and
+//! backward passes come in the same order on all. The transport is the trainer's, behind
+//! [`RankSum`], installed for the passes of a step with [`synced`] (a scope of the calling
+//! thread, where burn's autodiff also runs the backward pass).
+//!
+//! Running statistics follow PyTorch's rule: `momentum` times the batch's mean and unbiased
+//! variance (`var * n / (n - 1)`) plus `1 - momentum` times the old ones.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch};
+use burn::backend::{Backend, Dispatch, TensorMetadata};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 
 use crate::extension::backend_ops;
+use crate::precision::{float_dtype, narrowed, widened};
 
 /// Sums `f32` values over the ranks of a data-parallel job: a collective, so every rank calls it
 /// in the same order with the same length. A failure (a rank gone) is the implementation's to
@@ -53,63 +69,193 @@ fn current() -> Option<Arc<dyn RankSum>> {
     SYNC.with(|s| s.borrow().clone())
 }
 
-/// `bn` applied to `x` (`[B, C, H, W]`): burn's BatchNorm, except in training mode inside
-/// [`synced`], where the batch statistics are the whole job's.
+/// `bn` applied to `x` (`[B, C, H, W]`, any float dtype; the output has x's): in training mode
+/// (an autodiff device and the layer's training flag) with the batch's statistics (the whole
+/// job's inside [`synced`]), updating the running ones; otherwise burn's BatchNorm in f32 with
+/// the running statistics.
 pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let training = x.is_autodiff() && bn.training.is_enabled();
-    match current() {
-        Some(sum) if training => synced_forward(bn, x, sum.as_ref()),
-        _ => bn.forward(x),
+    let dtype = float_dtype(&x);
+    if !(x.is_autodiff() && bn.training.is_enabled()) {
+        return bn.forward(x.cast(FloatDType::F32)).cast(dtype);
     }
-}
-
-fn synced_forward(bn: &BatchNorm, x: Tensor<4>, sum: &dyn RankSum) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
     let device = x.device();
-    let per_channel = |t: Tensor<4>| t.swap_dims(0, 1).reshape([c, b * h * w]).sum_dim(1).reshape([c]);
-    // The count rides at the end of the first collective (exact in f32 to 2^24, and a relative
-    // rounding of 6e-8 past it).
-    let counted = Tensor::cat(vec![per_channel(x.clone()), Tensor::from_floats([(b * h * w) as f32], &device)], 0);
-    let totals = sum_over_ranks(counted, sum);
-    let count = totals.clone().narrow(0, c, 1);
-    let mean = totals.narrow(0, 0, c) / count.clone();
-    let centered = x - mean.clone().reshape([1, c, 1, 1]);
-    let var = sum_over_ranks(per_channel(centered.clone().square()), sum) / count;
-    let scale = (var.clone() + bn.epsilon).sqrt().recip() * bn.gamma.val();
-    let out = centered * scale.reshape([1, c, 1, 1]) + bn.beta.val().reshape([1, c, 1, 1]);
-    // Running statistics as burn's BatchNorm keeps them (the biased variance), from the job's.
+    let (y, mean, var) = <Dispatch as BatchNormBackend>::clip_batch_norm_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+    );
+    let stats = |t| Tensor::<1>::from_dispatch(t).detach().cast(FloatDType::F32);
     let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
         let running = state.value_sync().to_device(&device);
-        state.update((running * (1.0 - bn.momentum) + batch.detach() * bn.momentum).detach());
+        state.update((running * (1.0 - bn.momentum) + batch * bn.momentum).detach());
     };
-    update(&bn.running_mean, mean);
-    update(&bn.running_var, var);
-    out
-}
-
-/// `local` summed over ranks by `sum` (the scope's: its backward pass sums with the one
-/// [`synced`] installed); its gradient is the incoming gradient summed over ranks.
-fn sum_over_ranks(local: Tensor<1>, sum: &dyn RankSum) -> Tensor<1> {
-    let device = local.device();
-    let mut values = local.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 values");
-    sum.sum(&mut values);
-    let n = values.len();
-    let global = Tensor::<1>::from_data(TensorData::new(values, [n]), &device).cast(local.dtype());
-    Tensor::from_dispatch(<Dispatch as RankSumBackend>::clip_sum_over_ranks(local.into_dispatch(), global.into_dispatch()))
+    // The variance's last element carries the count the statistics were taken over (see
+    // `BatchNormBackend::clip_batch_norm_train`).
+    let var = stats(var);
+    let c = var.dims()[0] - 1;
+    let n = var.clone().narrow(0, c, 1);
+    let unbiased = var.narrow(0, 0, c) * (n.clone() / (n - 1.0).clamp_min(1.0));
+    update(&bn.running_mean, stats(mean));
+    update(&bn.running_var, unbiased);
+    Tensor::from_dispatch(y)
 }
 
 backend_ops!(
-    RankSumBackend,
-    pub trait RankSumBackend: Backend {
-        /// `global`, the sum over ranks of every rank's `local` (computed by the caller): under
-        /// autodiff the gradient reaching it goes to `local`, summed over ranks.
+    BatchNormBackend,
+    pub trait BatchNormBackend: Backend {
+        /// `(y, mean, var)`: BatchNorm of `x` (`[B, C, H, W]`) with its batch's statistics (over
+        /// ranks inside [`synced`]), `y` in x's dtype; the per-channel mean (`[C]`) and the
+        /// biased variance followed by the count of values per channel (`[C + 1]`), both in the
+        /// accumulation dtype.
         #[fusion(default)]
-        fn clip_sum_over_ranks(local: FloatTensor<Self>, global: FloatTensor<Self>) -> FloatTensor<Self> {
-            let _ = local;
-            global
+        fn clip_batch_norm_train(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            epsilon: f64,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+            let (y, mean, var, count) = forward_parts::<Self>(x, gamma, beta, epsilon, current().as_deref());
+            (y, mean, with_count::<Self>(var, count))
         }
     }
 );
+
+/// `[B, C, H, W]` as `[B, C, H*W]`, and the number of values per channel.
+fn rows_of(shape: &Shape) -> (Shape, usize) {
+    let [b, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
+    (Shape::new([b, c, h * w]), b * h * w)
+}
+
+/// Per-channel sums of `[B, C, L]`: `[C]` (a row sum over L, then a column sum over B).
+fn per_channel<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let c = t.shape()[1];
+    B::float_reshape(B::float_sum_dim(B::float_sum_dim(t, 2), 0), Shape::new([c]))
+}
+
+/// A `[C]` tensor shaped to broadcast over `[B, C, L]`.
+fn along_channels<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let c = t.shape().num_elements();
+    B::float_reshape(t, Shape::new([1, c, 1]))
+}
+
+/// `parts` (and `extra` values after them) summed over ranks by `sum`, each part back on its
+/// device in its shape and dtype; with no `sum`, as they are.
+fn over_ranks<B: Backend>(parts: Vec<FloatTensor<B>>, extra: &[f32], sum: Option<&dyn RankSum>) -> (Vec<FloatTensor<B>>, Vec<f32>) {
+    let Some(sum) = sum else { return (parts, extra.to_vec()) };
+    let mut values = Vec::new();
+    let mut layout = Vec::new();
+    for part in parts {
+        let (device, dtype, shape) = (part.device(), part.dtype(), part.shape());
+        let data = block_on(B::float_into_data(part)).expect("BatchNorm statistics read back from their device");
+        let read = data.convert::<f32>().try_into_vec::<f32>().expect("f32 values");
+        layout.push((device, dtype, shape, read.len()));
+        values.extend(read);
+    }
+    values.extend_from_slice(extra);
+    sum.sum(&mut values);
+    let mut rest = values.as_slice();
+    let parts = layout
+        .into_iter()
+        .map(|(device, dtype, shape, len)| {
+            let (mine, after) = rest.split_at(len);
+            rest = after;
+            B::float_cast(B::float_from_data(TensorData::new(mine.to_vec(), shape), &device), dtype.into())
+        })
+        .collect();
+    (parts, rest.to_vec())
+}
+
+/// `var` (`[C]`) with the count appended (`[C + 1]`), for the op's caller.
+fn with_count<B: Backend>(var: FloatTensor<B>, count: f64) -> FloatTensor<B> {
+    let device = var.device();
+    let n = B::float_cast(B::float_from_data(TensorData::new(vec![count as f32], [1]), &device), var.dtype().into());
+    B::float_cat(vec![var, n], 0)
+}
+
+/// The forward pass: the output (in x's dtype), the per-channel mean and biased variance (in the
+/// accumulation dtype) and the count they were taken over.
+fn forward_parts<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    epsilon: f64,
+    sum: Option<&dyn RankSum>,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64) {
+    let (dtype, shape) = (x.dtype(), x.shape());
+    let (rows, n) = rows_of(&shape);
+    let x = B::float_reshape(widened::<B>(x), rows);
+    let (totals, count) = over_ranks::<B>(vec![per_channel::<B>(x.clone())], &[n as f32], sum);
+    let count = count[0] as f64;
+    let mean = B::float_div_scalar(totals.into_iter().next().expect("one part"), count.into());
+    let centered = B::float_sub(x, along_channels::<B>(mean.clone()));
+    let squares = per_channel::<B>(B::float_mul(centered.clone(), centered.clone()));
+    let (squares, _) = over_ranks::<B>(vec![squares], &[], sum);
+    let var = B::float_div_scalar(squares.into_iter().next().expect("one part"), count.into());
+    let scale = B::float_mul(widened::<B>(gamma), rsqrt::<B>(var.clone(), epsilon));
+    let y = B::float_add(B::float_mul(centered, along_channels::<B>(scale)), along_channels::<B>(widened::<B>(beta)));
+    (B::float_reshape(narrowed::<B>(y, dtype), shape), mean, var, count)
+}
+
+/// `1 / sqrt(var + epsilon)`.
+fn rsqrt<B: Backend>(var: FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
+    B::float_recip(B::float_sqrt(B::float_add_scalar(var, epsilon.into())))
+}
+
+/// The gradients of x, gamma and beta (in their inputs' dtypes; x's only if `want_x`) from the
+/// output gradient, the input, gamma, the forward's mean, variance and count.
+#[allow(clippy::too_many_arguments)]
+fn backward_parts<B: Backend>(
+    grad: FloatTensor<B>,
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    var: FloatTensor<B>,
+    count: f64,
+    epsilon: f64,
+    want_x: bool,
+    sum: Option<&dyn RankSum>,
+) -> (Option<FloatTensor<B>>, FloatTensor<B>, FloatTensor<B>) {
+    let (x_dtype, p_dtype, shape) = (x.dtype(), gamma.dtype(), x.shape());
+    let (rows, _) = rows_of(&shape);
+    let g = B::float_reshape(widened::<B>(grad), rows.clone());
+    let rstd = rsqrt::<B>(var, epsilon);
+    let xhat = B::float_mul(
+        B::float_sub(B::float_reshape(widened::<B>(x), rows), along_channels::<B>(mean)),
+        along_channels::<B>(rstd.clone()),
+    );
+    let sum_g = per_channel::<B>(g.clone());
+    let sum_gx = per_channel::<B>(B::float_mul(g.clone(), xhat.clone()));
+    let dx = want_x.then(|| {
+        let (global, _) = over_ranks::<B>(vec![sum_g.clone(), sum_gx.clone()], &[], sum);
+        let [sum_g, sum_gx]: [FloatTensor<B>; 2] = global.try_into().expect("two parts");
+        let mean_g = along_channels::<B>(B::float_div_scalar(sum_g, count.into()));
+        let mean_gx = along_channels::<B>(B::float_div_scalar(sum_gx, count.into()));
+        let centered = B::float_sub(B::float_sub(g, mean_g), B::float_mul(xhat, mean_gx));
+        let dx = B::float_mul(centered, along_channels::<B>(B::float_mul(widened::<B>(gamma), rstd)));
+        B::float_reshape(narrowed::<B>(dx, x_dtype), shape)
+    });
+    (dx, narrowed::<B>(sum_gx, p_dtype), narrowed::<B>(sum_g, p_dtype))
+}
+
+/// A future run to completion on this thread (burn's read-backs are futures).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
 
 #[cfg(not(target_family = "wasm"))]
 mod autodiff {
@@ -117,62 +263,70 @@ mod autodiff {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops};
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
     use burn::backend::autodiff::Autodiff;
-    use burn::backend::TensorMetadata;
+    use burn::backend::AutodiffBackend;
 
-    struct SumBackward(Option<Arc<dyn RankSum>>);
+    struct BatchNormBackward {
+        epsilon: f64,
+        sum: Option<Arc<dyn RankSum>>,
+    }
 
-    impl std::fmt::Debug for SumBackward {
+    impl std::fmt::Debug for BatchNormBackward {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("SumOverRanksBackward")
+            f.debug_struct("BatchNormBackward").field("epsilon", &self.epsilon).field("synced", &self.sum.is_some()).finish()
         }
     }
 
-    impl<B: Backend> Backward<B, 1> for SumBackward {
-        type State = ();
+    impl<B: Backend> Backward<B, 3> for BatchNormBackward {
+        /// x, gamma, mean, variance, count.
+        type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64);
 
-        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-            let [parent] = ops.parents;
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+            let [node_x, node_gamma, node_beta] = ops.parents;
             let grad = grads.consume::<B>(&ops.node);
-            let Some(parent) = parent else { return };
-            let grad = match &self.0 {
-                Some(sum) => {
-                    let (device, dtype, shape) = (grad.device(), grad.dtype(), grad.shape());
-                    let data = block_on(B::float_into_data(grad)).expect("a gradient read back from its device");
-                    let mut values = data.convert::<f32>().try_into_vec::<f32>().expect("f32 values");
-                    sum.sum(&mut values);
-                    let summed = B::float_from_data(TensorData::new(values, shape), &device);
-                    B::float_cast(summed, dtype.into())
+            let (x, gamma, mean, var, count) = ops.state;
+            let (dx, dgamma, dbeta) =
+                backward_parts::<B>(grad, x, gamma, mean, var, count, self.epsilon, node_x.is_some(), self.sum.as_deref());
+            for (node, grad) in [(node_x, dx), (node_gamma, Some(dgamma)), (node_beta, Some(dbeta))] {
+                if let (Some(node), Some(grad)) = (node, grad) {
+                    grads.register::<B>(node.id, grad);
                 }
-                None => grad,
-            };
-            grads.register::<B>(parent.id, grad);
+            }
         }
     }
 
-    impl<B: Backend + RankSumBackend, C: CheckpointStrategy> RankSumBackend for Autodiff<B, C> {
-        fn clip_sum_over_ranks(local: FloatTensor<Self>, global: FloatTensor<Self>) -> FloatTensor<Self> {
-            SumBackward(current()).prepare::<C>([local.node()]).compute_bound().stateless(global.into_primitive())
-        }
-    }
-
-    /// A future run to completion on this thread (burn's read-backs are futures).
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        struct Unpark(std::thread::Thread);
-        impl std::task::Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
+    impl<B: Backend + BatchNormBackend, C: CheckpointStrategy> BatchNormBackend for Autodiff<B, C> {
+        fn clip_batch_norm_train(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            epsilon: f64,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+            let sum = current();
+            let backward = BatchNormBackward { epsilon, sum: sum.clone() };
+            let stats = |mean, var, count| (Self::from_inner(mean), Self::from_inner(with_count::<B>(var, count)));
+            match backward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
+                    let (y, mean, var, count) =
+                        forward_parts::<B>(x.clone(), gamma.clone(), beta.into_primitive(), epsilon, sum.as_deref());
+                    let y = prep.finish((x, gamma, mean.clone(), var.clone(), count), y);
+                    let (mean, var) = stats(mean, var, count);
+                    (y, mean, var)
+                }
+                OpsKind::UnTracked(prep) => {
+                    let (y, mean, var, count) = forward_parts::<B>(
+                        x.into_primitive(),
+                        gamma.into_primitive(),
+                        beta.into_primitive(),
+                        epsilon,
+                        sum.as_deref(),
+                    );
+                    let (mean, var) = stats(mean, var, count);
+                    (prep.finish(y), mean, var)
+                }
             }
-        }
-        let waker = Arc::new(Unpark(std::thread::current())).into();
-        let mut context = std::task::Context::from_waker(&waker);
-        let mut future = std::pin::pin!(future);
-        loop {
-            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-                return output;
-            }
-            std::thread::park();
         }
     }
 }
@@ -217,10 +371,11 @@ mod tests {
         bn
     }
 
-    /// `x`'s output under `bn` weighted into a scalar, and the gradients of x, gamma and beta.
-    fn pass(bn: &BatchNorm, x: Tensor<4>, weights: Tensor<4>) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    /// `x`'s output under `bn` (through [`forward`], or burn's BatchNorm) weighted into a
+    /// scalar, and the gradients of x, gamma and beta.
+    fn pass(bn: &BatchNorm, x: Tensor<4>, weights: Tensor<4>, burns: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let x = x.require_grad();
-        let out = forward(bn, x.clone());
+        let out = if burns { bn.forward(x.clone()) } else { forward(bn, x.clone()) };
         let grads = (out.clone() * weights).sum().backward();
         let read = |t: Option<Tensor<1>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
         let dx = x.grad(&grads).expect("dx");
@@ -233,6 +388,11 @@ mod tests {
         )
     }
 
+    /// A running statistic after this thread's update (`value()` lags by one update).
+    fn read(s: &burn::module::RunningState<Tensor<1>>) -> Vec<f32> {
+        s.value_sync().into_data().try_into_vec::<f32>().unwrap()
+    }
+
     fn close(a: &[f32], b: &[f32], what: &str) {
         assert_eq!(a.len(), b.len(), "{what}");
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -240,9 +400,32 @@ mod tests {
         }
     }
 
+    /// One process: output and gradients are burn's BatchNorm's (its own closed form); the
+    /// running mean is burn's, the running variance PyTorch's (burn keeps the biased variance,
+    /// PyTorch the unbiased one: `var * n / (n - 1)` over the n values of a channel).
+    #[test]
+    fn training_is_burns_batch_norm_with_pytorchs_running_variance() {
+        let device = Device::flex().autodiff();
+        let ([b, c, h, w], n) = ([4, 3, 5, 6], 4.0 * 5.0 * 6.0);
+        let x = Tensor::<1>::from_floats(values(b * c * h * w, 0.25).as_slice(), &device).reshape([b, c, h, w]);
+        let weights = Tensor::<1>::from_floats(values(b * c * h * w, 7.0).as_slice(), &device).reshape([b, c, h, w]);
+        let (ours, burns) = (norm(&device), norm(&device));
+        let (o, d, g, e) = pass(&ours, x.clone(), weights.clone(), false);
+        let (o2, d2, g2, e2) = pass(&burns, x, weights, true);
+        close(&o, &o2, "output");
+        close(&d, &d2, "input gradient");
+        close(&g, &g2, "gamma gradient");
+        close(&e, &e2, "beta gradient");
+        close(&read(&ours.running_mean), &read(&burns.running_mean), "running mean");
+        // Both start from 1: running = 0.9 + 0.1 * batch variance (biased for burn's).
+        let unbiased: Vec<f32> = read(&burns.running_var).iter().map(|v| 0.9 + (v - 0.9) * n / (n - 1.0)).collect();
+        close(&read(&ours.running_var), &unbiased, "running variance");
+    }
+
     /// Three ranks (threads) with a slice of the batch each, synced: every rank's output and
     /// input gradient are its rows of the full batch's under burn's BatchNorm, the parameters'
-    /// gradients summed over ranks are the full batch's, and the running statistics are equal.
+    /// gradients summed over ranks are the full batch's, and the running statistics are the
+    /// full batch's in one process.
     #[test]
     fn synced_ranks_give_the_full_batch() {
         let device = Device::flex().autodiff();
@@ -251,8 +434,9 @@ mod tests {
         let x = values(world * per_rank, 0.25);
         let weights = values(world * per_rank, 7.0);
         let full = |v: &[f32]| Tensor::<1>::from_floats(v, &device).reshape([world * rows, c, h, w]);
-        let reference = norm(&device);
-        let (out, dx, dgamma, dbeta) = pass(&reference, full(&x), full(&weights));
+        let (out, dx, dgamma, dbeta) = pass(&norm(&device), full(&x), full(&weights), true);
+        let one_process = norm(&device);
+        pass(&one_process, full(&x), full(&weights), false);
 
         let threads = Arc::new(Threads { world, added: Mutex::new((Vec::new(), 0)), barrier: Barrier::new(world) });
         let ranks: Vec<_> = (0..world)
@@ -262,9 +446,8 @@ mod tests {
                 let (x, weights) = (slice(&x), slice(&weights));
                 std::thread::spawn(move || {
                     let bn = norm(&device);
-                    let result = synced(threads, || pass(&bn, x, weights));
-                    let stats = |s: &burn::module::RunningState<Tensor<1>>| s.value().into_data().try_into_vec::<f32>().unwrap();
-                    (result, stats(&bn.running_mean), stats(&bn.running_var))
+                    let result = synced(threads, || pass(&bn, x, weights, false));
+                    (result, read(&bn.running_mean), read(&bn.running_var))
                 })
             })
             .collect();
@@ -275,21 +458,24 @@ mod tests {
             close(&d, &dx[r * per_rank..(r + 1) * per_rank], "input gradient");
             sums.0.iter_mut().zip(&g).for_each(|(s, v)| *s += v);
             sums.1.iter_mut().zip(&b).for_each(|(s, v)| *s += v);
-            let read = |s: &burn::module::RunningState<Tensor<1>>| s.value().into_data().try_into_vec::<f32>().unwrap();
-            close(&mean, &read(&reference.running_mean), "running mean");
-            close(&var, &read(&reference.running_var), "running variance");
+            close(&mean, &read(&one_process.running_mean), "running mean");
+            close(&var, &read(&one_process.running_var), "running variance");
         }
         close(&sums.0, &dgamma, "gamma gradient");
         close(&sums.1, &dbeta, "beta gradient");
     }
 
-    /// Outside `synced`, and in inference, the layer is burn's BatchNorm.
+    /// In inference (no autodiff) the layer is burn's BatchNorm with the running statistics, in
+    /// f32 whatever the input's dtype, returned in the input's.
     #[test]
-    fn unsynced_is_burns_batch_norm() {
-        for device in [Device::flex(), Device::flex().autodiff()] {
-            let x = Tensor::<1>::from_floats(values(2 * 3 * 4 * 5, 0.25).as_slice(), &device).reshape([2, 3, 4, 5]);
-            let (a, b) = (norm(&device), norm(&device));
-            forward(&a, x.clone()).into_data().assert_eq(&b.forward(x).into_data(), true);
-        }
+    fn inference_is_burns_batch_norm() {
+        let device = Device::flex();
+        let x = Tensor::<1>::from_floats(values(2 * 3 * 4 * 5, 0.25).as_slice(), &device).reshape([2, 3, 4, 5]);
+        let (a, b) = (norm(&device), norm(&device));
+        forward(&a, x.clone()).into_data().assert_eq(&b.forward(x.clone()).into_data(), true);
+        let half = forward(&a, x.clone().cast(FloatDType::BF16));
+        assert_eq!(half.dtype(), burn::tensor::DType::BF16);
+        let expected = b.forward(x.cast(FloatDType::BF16).cast(FloatDType::F32)).cast(FloatDType::BF16);
+        half.into_data().assert_eq(&expected.into_data(), true);
     }
 }

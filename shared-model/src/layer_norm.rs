@@ -21,9 +21,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, TensorMetadata};
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
-use burn::tensor::{DType, FloatDType};
 
 use crate::extension::backend_ops;
+use crate::precision::{narrowed, wide, widened};
 
 /// open_clip's LayerNorm eps (PyTorch's default), in every CLIP model.
 pub const EPSILON: f64 = 1e-5;
@@ -71,24 +71,6 @@ backend_ops!(
         }
     }
 );
-
-/// The dtype statistics are accumulated in: f32 for f16/bf16, None where the input's own will do.
-fn wide(dtype: DType) -> Option<FloatDType> {
-    matches!(dtype, DType::F16 | DType::BF16).then_some(FloatDType::F32)
-}
-
-/// `x` in the accumulation dtype.
-fn widened<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
-    match wide(x.dtype()) {
-        Some(wide) => B::float_cast(x, wide),
-        None => x,
-    }
-}
-
-/// `x` back in `dtype` (a no-op when it already is).
-fn narrowed<B: Backend>(x: FloatTensor<B>, dtype: DType) -> FloatTensor<B> {
-    if x.dtype() == dtype { x } else { B::float_cast(x, dtype.into()) }
-}
 
 /// A `[d]` parameter shaped to broadcast over the last axis of a rank-`rank` tensor.
 fn along_last<B: Backend>(p: FloatTensor<B>, rank: usize) -> FloatTensor<B> {

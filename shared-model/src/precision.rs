@@ -11,7 +11,9 @@ use std::collections::HashSet;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
-use burn::tensor::FloatDType;
+use burn::backend::{Backend, TensorMetadata};
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::{DType, FloatDType};
 
 use crate::Clip;
 
@@ -90,6 +92,24 @@ pub fn float_dtype<const D: usize>(t: &Tensor<D>) -> FloatDType {
         burn::tensor::DType::F64 => FloatDType::F64,
         _ => FloatDType::F32,
     }
+}
+
+/// The dtype a normalisation's statistics are accumulated in: f32 for f16/bf16, None where the input's own will do.
+pub(crate) fn wide(dtype: DType) -> Option<FloatDType> {
+    matches!(dtype, DType::F16 | DType::BF16).then_some(FloatDType::F32)
+}
+
+/// `x` in the accumulation dtype.
+pub(crate) fn widened<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    match wide(x.dtype()) {
+        Some(wide) => B::float_cast(x, wide),
+        None => x,
+    }
+}
+
+/// `x` back in `dtype` (a no-op when it already is).
+pub(crate) fn narrowed<B: Backend>(x: FloatTensor<B>, dtype: DType) -> FloatTensor<B> {
+    if x.dtype() == dtype { x } else { B::float_cast(x, dtype.into()) }
 }
 
 #[cfg(test)]

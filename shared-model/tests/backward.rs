@@ -1,14 +1,15 @@
-//! The hand-written backward passes (`clip_model::layer_norm`, `clip_model::attention`) against
+//! The hand-written backward passes (`clip_model::layer_norm`, `clip_model::attention`,
+//! `clip_model::batch_norm`) against
 //! autodiff through the composition they replace: outputs and every input's gradient. Runs on
 //! `CLIP_TEST_DEVICE` (default `cpu`: f32 and bf16; `wgpu`, where scripts/test.sh runs it on
 //! lavapipe: f32, through burn's fusion; lavapipe has no bf16).
 
 use burn::module::Param;
-use burn::nn::LayerNorm;
+use burn::nn::{BatchNormConfig, LayerNorm};
 use burn::prelude::*;
 use burn::tensor::{FloatDType, TensorData, Tolerance};
 use burn::tensor::activation::softmax;
-use clip_model::{attention, device, layer_norm};
+use clip_model::{attention, batch_norm, device, layer_norm};
 
 /// Deterministic values in about [-1.5, 2.5] (a hash of index and seed), shape `[a, b, c]`.
 fn values(shape: [usize; 3], seed: u64, device: &Device) -> Tensor<3> {
@@ -142,5 +143,43 @@ fn attention_gradients_match_the_composition() {
             out
         };
         assert_close("multi_head_attention: y, dq, dk, dv", dtype, &name, &run(true), &run(false));
+    }
+}
+
+/// BatchNorm in training mode (`batch_norm::forward`: statistics in f32, its own backward pass)
+/// against burn's BatchNorm on an f32 copy of the input (how the ResNet tower ran it before):
+/// output, input gradient (in the input's dtype), gamma and beta gradients (f32 parameters, as
+/// in every tower), and the running mean.
+#[test]
+fn batch_norm_gradients_match_burns_batch_norm() {
+    let (device, name, dtypes) = device_and_dtypes();
+    let (b, c, h, w) = (3, 4, 5, 6);
+    for dtype in dtypes {
+        let x0 = values([b, c, h * w], 13, &device).reshape([b, c, h, w]).cast(dtype);
+        let weights = values([b, c, h * w], 14, &device).reshape([b, c, h, w]);
+        let run = |hand_written: bool| {
+            let x = x0.clone().detach().require_grad();
+            let mut bn = BatchNormConfig::new(c).init(&device);
+            bn.gamma = Param::from_tensor(values([1, 1, c], 15, &device).reshape([c]).detach().require_grad());
+            bn.beta = Param::from_tensor(values([1, 1, c], 16, &device).reshape([c]).detach().require_grad());
+            let y = if hand_written {
+                batch_norm::forward(&bn, x.clone())
+            } else {
+                bn.forward(x.clone().cast(FloatDType::F32)).cast(dtype)
+            };
+            assert_eq!(y.dtype(), x.dtype());
+            let grads = (y.clone().cast(FloatDType::F32) * weights.clone()).sum().backward();
+            let dx = x.grad(&grads).expect("x gradient");
+            assert_eq!(dx.dtype(), x.dtype());
+            let grad = |t: Tensor<1>| t.grad(&grads).expect("parameter gradient").into_data();
+            [
+                y.cast(FloatDType::F32).into_data(),
+                dx.cast(FloatDType::F32).into_data(),
+                grad(bn.gamma.val()),
+                grad(bn.beta.val()),
+                bn.running_mean.value_sync().into_data(),
+            ]
+        };
+        assert_close("batch_norm: y, dx, dgamma, dbeta, running mean", dtype, &name, &run(true), &run(false));
     }
 }

@@ -28,12 +28,6 @@ fn bn(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
-/// BatchNorm in f32 whatever the tower computes in (`crate::precision`), over all ranks' batch
-/// when training inside `batch_norm::synced`.
-fn norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let dtype = float_dtype(&x);
-    batch_norm::forward(bn, x.cast(FloatDType::F32)).cast(dtype)
-}
 
 fn avg_pool(x: Tensor<4>, k: usize) -> Tensor<4> {
     if k == 1 { x } else { avg_pool2d(x, AvgPoolOptions::new([k, k])) }
@@ -84,11 +78,11 @@ impl Bottleneck {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(norm(&self.bn1, self.conv1.forward(x.clone())));
-        let out = relu(norm(&self.bn2, self.conv2.forward(out)));
-        let out = norm(&self.bn3, self.conv3.forward(avg_pool(out, self.stride)));
+        let out = relu(batch_norm::forward(&self.bn1, self.conv1.forward(x.clone())));
+        let out = relu(batch_norm::forward(&self.bn2, self.conv2.forward(out)));
+        let out = batch_norm::forward(&self.bn3, self.conv3.forward(avg_pool(out, self.stride)));
         let identity = match &self.downsample {
-            Some(d) => norm(&d.bn, d.conv.forward(avg_pool(x, d.stride))),
+            Some(d) => batch_norm::forward(&d.bn, d.conv.forward(avg_pool(x, d.stride))),
             None => x,
         };
         relu(out + identity)
@@ -177,9 +171,9 @@ impl ModifiedResNet {
     /// - pixels: `[B, 3, S, S]` -> `[B, width, S/4, S/4]`
     pub fn stem(&self, pixels: Tensor<4>) -> Tensor<4> {
         let pixels = pixels.cast(float_dtype(&self.conv1.weight.val()));
-        let x = relu(norm(&self.bn1, self.conv1.forward(pixels)));
-        let x = relu(norm(&self.bn2, self.conv2.forward(x)));
-        let x = relu(norm(&self.bn3, self.conv3.forward(x)));
+        let x = relu(batch_norm::forward(&self.bn1, self.conv1.forward(pixels)));
+        let x = relu(batch_norm::forward(&self.bn2, self.conv2.forward(x)));
+        let x = relu(batch_norm::forward(&self.bn3, self.conv3.forward(x)));
         avg_pool(x, 2)
     }
 
