@@ -6,25 +6,25 @@
 //! with `xhat = (x - mean) / sqrt(var + eps)` (biased variance, two passes: a single pass's
 //! `E[x^2] - E[x]^2` cancels in f32) and `y = gamma * xhat + beta`:
 //!
-//! - `dx = gamma / sqrt(var + eps) * (g - sum(g) / n - xhat * sum(g * xhat) / n)`,
+//! - `dx = gamma / sqrt(var + eps) * (g - mean(g) - xhat * mean(g * xhat))`,
 //! - `dgamma = sum(g * xhat)`, `dbeta = sum(g)` (this rank's share: the data-parallel gradient
 //!   sum adds the ranks' up).
 //!
-//! Layout: `[B, C, H, W]` is read as `[B, C, H*W]` (a view), and a per-channel sum is a row sum
-//! over `H*W` then a column sum over `B`: burn's `batch_norm_train` swaps the batch and channel
+//! Layout: `[B, C, H, W]` is read as `[B, C, H*W]` (a view), and a per-channel mean is a row mean
+//! over `H*W` then a column mean over `B`: burn's `batch_norm_train` swaps the batch and channel
 //! axes to reduce over `[C, B*H*W]`, which copies the whole activation for each of its four
 //! reductions' inputs, and computes its statistics in the input's dtype. Statistics and
 //! gradients here are accumulated in f32 for f16/bf16 inputs and returned in the input's dtype
 //! (as open_clip's towers under autocast, whose BatchNorm runs in f32), so a mixed-precision
 //! tower needs no f32 copy of its activations. What the backward pass keeps: the input (in its
-//! own dtype), gamma and the per-channel mean and variance.
+//! own dtype), gamma, the per-channel mean and `1 / sqrt(var + eps)`.
 //!
-//! Synced, the per-channel sums are summed over ranks: `sum x` (with the count) for the mean,
-//! `sum (x - mean)^2` for the variance, and in the backward pass `sum g` and `sum g * xhat` in
-//! one collective. Every rank runs the same graph, so the collectives of the forward and
-//! backward passes come in the same order on all. The transport is the trainer's, behind
-//! [`RankSum`], installed for the passes of a step with [`synced`] (a scope of the calling
-//! thread, where burn's autodiff also runs the backward pass).
+//! Synced, the per-channel means are merged over ranks (each weighted by its rank's count, which
+//! rides along): the mean, then the variance, and in the backward pass `mean(g)` and
+//! `mean(g * xhat)` in one collective. Every rank runs the same graph, so the collectives of the
+//! forward and backward passes come in the same order on all. The transport is the trainer's,
+//! behind [`RankSum`], installed for the passes of a step with [`synced`] (a scope of the
+//! calling thread, where burn's autodiff also runs the backward pass).
 //!
 //! Running statistics follow PyTorch's rule: `momentum` times the batch's mean and unbiased
 //! variance (`var * n / (n - 1)`) plus `1 - momentum` times the old ones.
@@ -85,19 +85,13 @@ pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
         bn.beta.val().into_dispatch(),
         bn.epsilon,
     );
-    let stats = |t| Tensor::<1>::from_dispatch(t).detach().cast(FloatDType::F32);
-    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+    let update = |state: &burn::module::RunningState<Tensor<1>>, batch| {
         let running = state.value_sync().to_device(&device);
+        let batch = Tensor::<1>::from_dispatch(batch).detach().cast(FloatDType::F32);
         state.update((running * (1.0 - bn.momentum) + batch * bn.momentum).detach());
     };
-    // The variance's last element carries the count the statistics were taken over (see
-    // `BatchNormBackend::clip_batch_norm_train`).
-    let var = stats(var);
-    let c = var.dims()[0] - 1;
-    let n = var.clone().narrow(0, c, 1);
-    let unbiased = var.narrow(0, 0, c) * (n.clone() / (n - 1.0).clamp_min(1.0));
-    update(&bn.running_mean, stats(mean));
-    update(&bn.running_var, unbiased);
+    update(&bn.running_mean, mean);
+    update(&bn.running_var, var);
     Tensor::from_dispatch(y)
 }
 
@@ -105,9 +99,8 @@ backend_ops!(
     BatchNormBackend,
     pub trait BatchNormBackend: Backend {
         /// `(y, mean, var)`: BatchNorm of `x` (`[B, C, H, W]`) with its batch's statistics (over
-        /// ranks inside [`synced`]), `y` in x's dtype; the per-channel mean (`[C]`) and the
-        /// biased variance followed by the count of values per channel (`[C + 1]`), both in the
-        /// accumulation dtype.
+        /// ranks inside [`synced`]), `y` in x's dtype; the per-channel mean and unbiased variance
+        /// (`[C]`, in the accumulation dtype) for the running statistics.
         #[fusion(default)]
         fn clip_batch_norm_train(
             x: FloatTensor<Self>,
@@ -115,11 +108,17 @@ backend_ops!(
             beta: FloatTensor<Self>,
             epsilon: f64,
         ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-            let (y, mean, var, count) = forward_parts::<Self>(x, gamma, beta, epsilon, current().as_deref());
-            (y, mean, with_count::<Self>(var, count))
+            let (y, mean, _, var) = forward_parts::<Self>(x, gamma, beta, epsilon, current().as_deref());
+            (y, mean, var)
         }
     }
 );
+
+// Every per-channel (`[C]`) op is a kernel launch of its own (burn's fusion joins element-wise ops
+// of one shape), so the per-channel factors are taken by the reductions (means, not sums) and
+// applied inside the full-size element-wise chains, broadcast: the only `[C]` ops are the
+// reciprocal standard deviation (forward), the unbiased variance and the running statistics'
+// update, and the parameter gradients (backward).
 
 /// `[B, C, H, W]` as `[B, C, H*W]`, and the number of values per channel.
 fn rows_of(shape: &Shape) -> (Shape, usize) {
@@ -127,10 +126,16 @@ fn rows_of(shape: &Shape) -> (Shape, usize) {
     (Shape::new([b, c, h * w]), b * h * w)
 }
 
-/// Per-channel sums of `[B, C, L]`: `[C]` (a row sum over L, then a column sum over B).
-fn per_channel<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
-    let c = t.shape()[1];
-    B::float_reshape(B::float_sum_dim(B::float_sum_dim(t, 2), 0), Shape::new([c]))
+/// Per-channel means of `[B, C, L]`, shaped `[1, C, 1]` to broadcast back over it (a row mean
+/// over L, then a column mean over B: equal rows, so the mean of all values).
+fn channel_means<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_mean_dim(B::float_mean_dim(t, 2), 0)
+}
+
+/// `[1, C, 1]` as `[C]`.
+fn flat<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let c = t.shape().num_elements();
+    B::float_reshape(t, Shape::new([c]))
 }
 
 /// A `[C]` tensor shaped to broadcast over `[B, C, L]`.
@@ -139,103 +144,93 @@ fn along_channels<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
     B::float_reshape(t, Shape::new([1, c, 1]))
 }
 
-/// `parts` (and `extra` values after them) summed over ranks by `sum`, each part back on its
-/// device in its shape and dtype; with no `sum`, as they are.
-fn over_ranks<B: Backend>(parts: Vec<FloatTensor<B>>, extra: &[f32], sum: Option<&dyn RankSum>) -> (Vec<FloatTensor<B>>, Vec<f32>) {
-    let Some(sum) = sum else { return (parts, extra.to_vec()) };
+/// Per-channel means of every rank (`means`, over `count` values here) merged into the job's
+/// (weighted by the ranks' counts: the mean over all ranks' values), each back on its device in
+/// its shape and dtype, and the job's count; with no `sum`, as they are.
+fn over_ranks<B: Backend>(means: Vec<FloatTensor<B>>, count: usize, sum: Option<&dyn RankSum>) -> (Vec<FloatTensor<B>>, usize) {
+    let Some(sum) = sum else { return (means, count) };
     let mut values = Vec::new();
     let mut layout = Vec::new();
-    for part in parts {
+    for part in means {
         let (device, dtype, shape) = (part.device(), part.dtype(), part.shape());
         let data = block_on(B::float_into_data(part)).expect("BatchNorm statistics read back from their device");
         let read = data.convert::<f32>().try_into_vec::<f32>().expect("f32 values");
         layout.push((device, dtype, shape, read.len()));
-        values.extend(read);
+        values.extend(read.into_iter().map(|v| v * count as f32));
     }
-    values.extend_from_slice(extra);
+    // The count rides at the end (exact in f32 to 2^24, and a relative rounding of 6e-8 past it).
+    values.push(count as f32);
     sum.sum(&mut values);
+    let total = values.pop().expect("the count");
     let mut rest = values.as_slice();
-    let parts = layout
+    let means = layout
         .into_iter()
         .map(|(device, dtype, shape, len)| {
             let (mine, after) = rest.split_at(len);
             rest = after;
-            B::float_cast(B::float_from_data(TensorData::new(mine.to_vec(), shape), &device), dtype.into())
+            let merged = mine.iter().map(|v| v / total).collect::<Vec<f32>>();
+            B::float_cast(B::float_from_data(TensorData::new(merged, shape), &device), dtype.into())
         })
         .collect();
-    (parts, rest.to_vec())
+    (means, total.round() as usize)
 }
 
-/// `var` (`[C]`) with the count appended (`[C + 1]`), for the op's caller.
-fn with_count<B: Backend>(var: FloatTensor<B>, count: f64) -> FloatTensor<B> {
-    let device = var.device();
-    let n = B::float_cast(B::float_from_data(TensorData::new(vec![count as f32], [1]), &device), var.dtype().into());
-    B::float_cat(vec![var, n], 0)
+/// The one part of `over_ranks`'s result.
+fn one<B: Backend>((parts, count): (Vec<FloatTensor<B>>, usize)) -> (FloatTensor<B>, usize) {
+    (parts.into_iter().next().expect("one part"), count)
 }
 
-/// The forward pass: the output (in x's dtype), the per-channel mean and biased variance (in the
-/// accumulation dtype) and the count they were taken over.
+/// The forward pass: the output (in x's dtype), and in the accumulation dtype the per-channel
+/// mean (`[C]`), reciprocal standard deviation `1 / sqrt(var + eps)` (`[1, C, 1]`, for the
+/// backward pass) and unbiased variance (`[C]`).
 fn forward_parts<B: Backend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
     beta: FloatTensor<B>,
     epsilon: f64,
     sum: Option<&dyn RankSum>,
-) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64) {
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let (dtype, shape) = (x.dtype(), x.shape());
     let (rows, n) = rows_of(&shape);
     let x = B::float_reshape(widened::<B>(x), rows);
-    let (totals, count) = over_ranks::<B>(vec![per_channel::<B>(x.clone())], &[n as f32], sum);
-    let count = count[0] as f64;
-    let mean = B::float_div_scalar(totals.into_iter().next().expect("one part"), count.into());
-    let centered = B::float_sub(x, along_channels::<B>(mean.clone()));
-    let squares = per_channel::<B>(B::float_mul(centered.clone(), centered.clone()));
-    let (squares, _) = over_ranks::<B>(vec![squares], &[], sum);
-    let var = B::float_div_scalar(squares.into_iter().next().expect("one part"), count.into());
-    let scale = B::float_mul(widened::<B>(gamma), rsqrt::<B>(var.clone(), epsilon));
-    let y = B::float_add(B::float_mul(centered, along_channels::<B>(scale)), along_channels::<B>(widened::<B>(beta)));
-    (B::float_reshape(narrowed::<B>(y, dtype), shape), mean, var, count)
+    let (mean, count) = one::<B>(over_ranks::<B>(vec![channel_means::<B>(x.clone())], n, sum));
+    let centered = B::float_sub(x, mean.clone());
+    let (var, _) = one::<B>(over_ranks::<B>(vec![channel_means::<B>(B::float_mul(centered.clone(), centered.clone()))], n, sum));
+    let rstd = B::float_recip(B::float_sqrt(B::float_add_scalar(var.clone(), epsilon.into())));
+    let y = B::float_mul(B::float_mul(centered, rstd.clone()), along_channels::<B>(widened::<B>(gamma)));
+    let y = B::float_add(y, along_channels::<B>(widened::<B>(beta)));
+    let unbiased = B::float_mul_scalar(flat::<B>(var), (count as f64 / (count.max(2) - 1) as f64).into());
+    (B::float_reshape(narrowed::<B>(y, dtype), shape), flat::<B>(mean), rstd, unbiased)
 }
 
-/// `1 / sqrt(var + epsilon)`.
-fn rsqrt<B: Backend>(var: FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
-    B::float_recip(B::float_sqrt(B::float_add_scalar(var, epsilon.into())))
-}
-
-/// The gradients of x, gamma and beta (in their inputs' dtypes; x's only if `want_x`) from the
-/// output gradient, the input, gamma, the forward's mean, variance and count.
-#[allow(clippy::too_many_arguments)]
+/// The gradients of x (in its dtype, if `want_x`), gamma and beta (in gamma's) from the output
+/// gradient, the input, gamma, the forward's mean and reciprocal standard deviation.
 fn backward_parts<B: Backend>(
     grad: FloatTensor<B>,
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
     mean: FloatTensor<B>,
-    var: FloatTensor<B>,
-    count: f64,
-    epsilon: f64,
+    rstd: FloatTensor<B>,
     want_x: bool,
     sum: Option<&dyn RankSum>,
 ) -> (Option<FloatTensor<B>>, FloatTensor<B>, FloatTensor<B>) {
     let (x_dtype, p_dtype, shape) = (x.dtype(), gamma.dtype(), x.shape());
-    let (rows, _) = rows_of(&shape);
+    let (rows, n) = rows_of(&shape);
     let g = B::float_reshape(widened::<B>(grad), rows.clone());
-    let rstd = rsqrt::<B>(var, epsilon);
-    let xhat = B::float_mul(
-        B::float_sub(B::float_reshape(widened::<B>(x), rows), along_channels::<B>(mean)),
-        along_channels::<B>(rstd.clone()),
-    );
-    let sum_g = per_channel::<B>(g.clone());
-    let sum_gx = per_channel::<B>(B::float_mul(g.clone(), xhat.clone()));
+    let xhat = B::float_mul(B::float_sub(B::float_reshape(widened::<B>(x), rows), along_channels::<B>(mean)), rstd.clone());
+    let mean_g = channel_means::<B>(g.clone());
+    let mean_gx = channel_means::<B>(B::float_mul(g.clone(), xhat.clone()));
+    // This rank's sums (the data-parallel gradient sum adds the ranks' up).
+    let sum_of = |m: FloatTensor<B>| narrowed::<B>(B::float_mul_scalar(flat::<B>(m), (n as f64).into()), p_dtype);
+    let (dgamma, dbeta) = (sum_of(mean_gx.clone()), sum_of(mean_g.clone()));
     let dx = want_x.then(|| {
-        let (global, _) = over_ranks::<B>(vec![sum_g.clone(), sum_gx.clone()], &[], sum);
-        let [sum_g, sum_gx]: [FloatTensor<B>; 2] = global.try_into().expect("two parts");
-        let mean_g = along_channels::<B>(B::float_div_scalar(sum_g, count.into()));
-        let mean_gx = along_channels::<B>(B::float_div_scalar(sum_gx, count.into()));
+        let (global, _) = over_ranks::<B>(vec![mean_g, mean_gx], n, sum);
+        let [mean_g, mean_gx]: [FloatTensor<B>; 2] = global.try_into().ok().expect("two parts");
         let centered = B::float_sub(B::float_sub(g, mean_g), B::float_mul(xhat, mean_gx));
-        let dx = B::float_mul(centered, along_channels::<B>(B::float_mul(widened::<B>(gamma), rstd)));
+        let dx = B::float_mul(B::float_mul(centered, rstd), along_channels::<B>(widened::<B>(gamma)));
         B::float_reshape(narrowed::<B>(dx, x_dtype), shape)
     });
-    (dx, narrowed::<B>(sum_gx, p_dtype), narrowed::<B>(sum_g, p_dtype))
+    (dx, dgamma, dbeta)
 }
 
 /// A future run to completion on this thread (burn's read-backs are futures).
@@ -267,27 +262,24 @@ mod autodiff {
     use burn::backend::autodiff::Autodiff;
     use burn::backend::AutodiffBackend;
 
-    struct BatchNormBackward {
-        epsilon: f64,
-        sum: Option<Arc<dyn RankSum>>,
-    }
+    /// The backward pass, with the scope's rank sum (if any) of the forward pass.
+    struct BatchNormBackward(Option<Arc<dyn RankSum>>);
 
     impl std::fmt::Debug for BatchNormBackward {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("BatchNormBackward").field("epsilon", &self.epsilon).field("synced", &self.sum.is_some()).finish()
+            f.debug_struct("BatchNormBackward").field("synced", &self.0.is_some()).finish()
         }
     }
 
     impl<B: Backend> Backward<B, 3> for BatchNormBackward {
-        /// x, gamma, mean, variance, count.
-        type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64);
+        /// x, gamma, mean, reciprocal standard deviation.
+        type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
             let [node_x, node_gamma, node_beta] = ops.parents;
             let grad = grads.consume::<B>(&ops.node);
-            let (x, gamma, mean, var, count) = ops.state;
-            let (dx, dgamma, dbeta) =
-                backward_parts::<B>(grad, x, gamma, mean, var, count, self.epsilon, node_x.is_some(), self.sum.as_deref());
+            let (x, gamma, mean, rstd) = ops.state;
+            let (dx, dgamma, dbeta) = backward_parts::<B>(grad, x, gamma, mean, rstd, node_x.is_some(), self.0.as_deref());
             for (node, grad) in [(node_x, dx), (node_gamma, Some(dgamma)), (node_beta, Some(dbeta))] {
                 if let (Some(node), Some(grad)) = (node, grad) {
                     grads.register::<B>(node.id, grad);
@@ -304,26 +296,25 @@ mod autodiff {
             epsilon: f64,
         ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
             let sum = current();
-            let backward = BatchNormBackward { epsilon, sum: sum.clone() };
-            let stats = |mean, var, count| (Self::from_inner(mean), Self::from_inner(with_count::<B>(var, count)));
-            match backward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+            let stats = |mean, var| (Self::from_inner(mean), Self::from_inner(var));
+            match BatchNormBackward(sum.clone()).prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => {
                     let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
-                    let (y, mean, var, count) =
+                    let (y, mean, rstd, var) =
                         forward_parts::<B>(x.clone(), gamma.clone(), beta.into_primitive(), epsilon, sum.as_deref());
-                    let y = prep.finish((x, gamma, mean.clone(), var.clone(), count), y);
-                    let (mean, var) = stats(mean, var, count);
+                    let y = prep.finish((x, gamma, mean.clone(), rstd), y);
+                    let (mean, var) = stats(mean, var);
                     (y, mean, var)
                 }
                 OpsKind::UnTracked(prep) => {
-                    let (y, mean, var, count) = forward_parts::<B>(
+                    let (y, mean, _, var) = forward_parts::<B>(
                         x.into_primitive(),
                         gamma.into_primitive(),
                         beta.into_primitive(),
                         epsilon,
                         sum.as_deref(),
                     );
-                    let (mean, var) = stats(mean, var, count);
+                    let (mean, var) = stats(mean, var);
                     (prep.finish(y), mean, var)
                 }
             }
