@@ -11,13 +11,13 @@
 //!   sum adds the ranks' up).
 //!
 //! Layout: `[B, C, H, W]` is read as `[B, C, H*W]` (a view), and a per-channel mean is a row mean
-//! over `H*W` then a column mean over `B`: burn's `batch_norm_train` swaps the batch and channel
-//! axes to reduce over `[C, B*H*W]`, which copies the whole activation for each of its four
-//! reductions' inputs, and computes its statistics in the input's dtype. Statistics and
-//! gradients here are accumulated in f32 for f16/bf16 inputs and returned in the input's dtype
-//! (as open_clip's towers under autocast, whose BatchNorm runs in f32), so a mixed-precision
-//! tower needs no f32 copy of its activations. What the backward pass keeps: the input (in its
-//! own dtype), gamma, the per-channel mean and `1 / sqrt(var + eps)`.
+//! over `H*W` (contiguous) then a column mean over `B`. Statistics and gradients are accumulated
+//! in f32 for f16/bf16 inputs and returned in the input's dtype (as open_clip's towers under
+//! autocast, whose BatchNorm runs in f32). burn's `batch_norm_train` (its own backward pass too)
+//! computes in its input's dtype, so a mixed-precision tower cast each BatchNorm's input to f32
+//! first: a full f32 copy of the activation, kept for the backward pass, and its gradient cast
+//! back. What the backward pass keeps here: the input (in its own dtype), gamma, the per-channel
+//! mean and `1 / sqrt(var + eps)`.
 //!
 //! Synced, the per-channel means are merged over ranks (each weighted by its rank's count, which
 //! rides along): the mean, then the variance, and in the backward pass `mean(g)` and
@@ -307,13 +307,8 @@ mod autodiff {
                     (y, mean, var)
                 }
                 OpsKind::UnTracked(prep) => {
-                    let (y, mean, _, var) = forward_parts::<B>(
-                        x.into_primitive(),
-                        gamma.into_primitive(),
-                        beta.into_primitive(),
-                        epsilon,
-                        sum.as_deref(),
-                    );
+                    let (y, mean, var) =
+                        B::clip_batch_norm_train(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
                     let (mean, var) = stats(mean, var);
                     (prep.finish(y), mean, var)
                 }

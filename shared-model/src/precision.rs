@@ -2,7 +2,7 @@
 //! master weights elsewhere) or pure low-precision runs.
 //!
 //! What stays in f32 whatever the towers compute in: BatchNorm (parameters, running statistics
-//! and the normalisation itself, see `vision::resnet`), LayerNorm (its gain and bias, as under
+//! and the normalisation's arithmetic: `batch_norm` widens its input), LayerNorm (its gain and bias, as under
 //! PyTorch's autocast, and its statistics: `layer_norm` widens its input),
 //! the features a tower returns, hence the logits and the loss. Inputs are cast to the tower's
 //! dtype on entry.

@@ -58,13 +58,14 @@ def profile():
 
 print(f"GPU: {text('gpu.txt')}; {text('torch.txt')}")
 
-print("\nThe race (ViT-B-32, synthetic data; samples/s, higher is better):")
+print("\nThe race (synthetic data; samples/s, higher is better):")
 # Memory: what each allocator held (PyTorch's max reserved; burn's pool reserved after the run).
 print(f"{'setting':34} {'open_clip':>10} {'clip-burn':>10} {'ratio':>7} {'open_clip mem':>14} {'clip-burn mem':>14}")
 for name, label in [
-    ("b32_256_amp_bf16", "batch 256 amp_bf16"),
-    ("b32_256_fp32", "batch 256 fp32 (TF32)"),
-    ("b32_512_amp_bf16_ckpt", "batch 512 amp_bf16 + checkpointing"),
+    ("b32_256_amp_bf16", "ViT-B-32 batch 256 amp_bf16"),
+    ("b32_256_fp32", "ViT-B-32 batch 256 fp32 (TF32)"),
+    ("b32_512_amp_bf16_ckpt", "ViT-B-32 b512 amp_bf16 + ckpt"),
+    ("rn50_256_amp_bf16", "RN50 batch 256 amp_bf16"),
 ]:
     # The warm run of batch 256 amp_bf16, else the cold one's timed steps (after its warm-up).
     oc, cb = load("open_clip_" + name), load(name) or load(name + "_cold")

@@ -18,6 +18,8 @@
 #   2. open_clip's baselines (tests/bench/train_open_clip.py, open-clip-torch from the wheels in
 #      tests/gpu/wheels: no network): batch 256 amp_bf16 / fp32, batch 512 amp_bf16 + checkpointing;
 #      the first with torch.profiler's kernel times after its timed steps (open_clip_profile.tsv);
+#   2b. RN50 batch 256 amp_bf16, clip-burn (cold: the first step compiles the convolutions) and
+#       open_clip (the issue's RN50 line: 1338 samples/s on an H100);
 #   3. peak memory with --grad-checkpointing (batch 256 amp_bf16);
 #   4. the loss falls over 50 CUDA steps on real data (synth shards through the data pipeline),
 #      fp32 and amp_bf16 + --grad-checkpointing;
@@ -168,6 +170,15 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
 else
   echo "no PyTorch with CUDA here: open_clip not measured" | tee "$OUTDIR/torch.txt"
 fi
+echo "== 2b. RN50 batch 256 amp_bf16: clip-burn (its convolution kernels compiled on the first step) and open_clip"
+bench rn50_256_amp_bf16 150 --model RN50 --steps 10 --warmup-steps 2 --lr 1e-4 --batch 256 --precision amp_bf16
+if [ -d /tmp/ocpkgs ] && limit=$(slot 60); then
+  PYTHONPATH="/tmp/ocpkgs:${PYTHONPATH:-}" timeout "$limit" python3 tests/bench/train_open_clip.py --model RN50 --device cuda \
+    --steps 20 --warmup-steps 3 --batch-size 256 --precision amp_bf16 2> "$OUTDIR/open_clip_rn50_256_amp_bf16.log" \
+    > "$OUTDIR/open_clip_rn50_256_amp_bf16.json"
+  echo "open_clip rn50 after $SECONDS s: $(cat "$OUTDIR/open_clip_rn50_256_amp_bf16.json")"
+else skipped open_clip_rn50; fi
+
 echo "== 3. peak memory with checkpointing"
 bench b32_256_amp_bf16_ckpt 90 "${B32[@]}" --batch 256 --precision amp_bf16 --grad-checkpointing
 

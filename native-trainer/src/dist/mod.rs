@@ -9,7 +9,7 @@
 //! gradients are summed over ranks. The result equals the single-process gradient of the whole
 //! global batch (tested with several processes). BatchNorm (the ModifiedResNet towers) keeps its
 //! statistics per rank, as PyTorch DDP does; with `--use-bn-sync` (open_clip's flag) they are the
-//! global batch's, summed over ranks in the forward and backward passes
+//! global batch's, merged over ranks in the forward and backward passes
 //! (`clip_model::batch_norm`), and ResNets' gradients equal the single process's too (up to f32
 //! rounding, which a ReLU after a BatchNorm can amplify: see the test).
 //!
