@@ -2,9 +2,9 @@
 //! master weights elsewhere) or pure low-precision runs.
 //!
 //! What stays in f32 whatever the towers compute in: BatchNorm (parameters, running statistics
-//! and the normalisation's arithmetic: `batch_norm` widens its input), LayerNorm (its gain and bias, as under
-//! PyTorch's autocast, and its statistics: `layer_norm` widens its input),
-//! the features a tower returns, hence the logits and the loss. Inputs are cast to the tower's
+//! and the normalisation's arithmetic: `batch_norm` widens its input), LayerNorm (its gain and
+//! bias, as under PyTorch's autocast, and its statistics: `layer_norm` widens its input), the
+//! features a tower returns, hence the logits and the loss. Inputs are cast to the tower's
 //! dtype on entry.
 
 use std::collections::HashSet;
@@ -94,7 +94,8 @@ pub fn float_dtype<const D: usize>(t: &Tensor<D>) -> FloatDType {
     }
 }
 
-/// The dtype a normalisation's statistics are accumulated in: f32 for f16/bf16, None where the input's own will do.
+/// The dtype a normalisation's statistics are accumulated in: f32 for f16/bf16, None where the
+/// input's own will do.
 pub(crate) fn wide(dtype: DType) -> Option<FloatDType> {
     matches!(dtype, DType::F16 | DType::BF16).then_some(FloatDType::F32)
 }

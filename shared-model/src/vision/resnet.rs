@@ -28,7 +28,6 @@ fn bn(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
-
 fn avg_pool(x: Tensor<4>, k: usize) -> Tensor<4> {
     if k == 1 { x } else { avg_pool2d(x, AvgPoolOptions::new([k, k])) }
 }
