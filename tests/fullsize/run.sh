@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Full-size comparison of clip-burn against open_clip (not part of CI; needs ~2 GB disk and a
-# release build). Usage:
+# release build, or CLIP_BURN naming a build). Usage:
 #     bash tests/fullsize/run.sh [OUT_DIR]          (default: target/fullsize)
 #     MODELS=ViT-B-32 bash tests/fullsize/run.sh
+#     CLIP_BURN=path/to/clip-burn bash tests/fullsize/run.sh
 #
 # 1. check.py (in tests/.venv, created by tests/fixtures/generate.sh) writes random-init
 #    full-size weights, PNG inputs and PyTorch reference features + CPU throughput.
@@ -24,9 +25,14 @@ PY="$ROOT/tests/.venv/bin/python"
 "$PY" "$ROOT/tests/fullsize/check.py" "$OUT" --models "$MODELS"
 
 cd "$ROOT"
-cargo build --release -p clip-trainer
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-BIN="$TARGET_DIR/release/clip-burn"
+# CLIP_BURN=path/to/clip-burn uses an existing build (any profile with optimised dependencies:
+# the tests' debug build has them at opt-level 3).
+BIN="${CLIP_BURN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --release --locked -p clip-trainer
+  TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  BIN="$TARGET_DIR/release/clip-burn"
+fi
 
 IMAGES=("$OUT"/images/astronaut.png "$OUT"/images/chelsea.png "$OUT"/images/coffee.png "$OUT"/images/rocket.png)
 mapfile -t TEXTS < <("$PY" -c 'import json,sys; [print(t) for t in json.load(open(sys.argv[1]))["texts"]]' "$OUT/reference.json")
@@ -36,20 +42,20 @@ now() { date +%s.%N; }
 IFS=',' read -ra MODEL_LIST <<< "$MODELS"
 for M in "${MODEL_LIST[@]}"; do
   W="$OUT/$M.safetensors"
-  args=(embed --model "$M" --weights "$W")
+  args=(--device cpu embed --model "$M" --weights "$W")
   for i in "${IMAGES[@]}"; do args+=(--image "$i"); done
   for t in "${TEXTS[@]}"; do args+=(--text "$t"); done
-  echo "[run.sh] $M: cargo run --release -p clip-trainer -- ${args[*]}"
-  cargo run --release -q -p clip-trainer -- "${args[@]}" > "$OUT/$M.rust.json"
+  echo "[run.sh] $M: clip-burn ${args[*]}"
+  "$BIN" "${args[@]}" > "$OUT/$M.rust.json"
 
   # timing runs (binary directly, no cargo overhead); batch 8 = the 4 photos twice / 5 prompts + 3
   one_img=(--image "${IMAGES[0]}"); one_txt=(--text "${TEXTS[0]}")
   eight_img=(); for k in 0 1; do for i in "${IMAGES[@]}"; do eight_img+=(--image "$i"); done; done
   eight_txt=(); for k in 0 1 2 3 4 5 6 7; do eight_txt+=(--text "${TEXTS[$((k % ${#TEXTS[@]}))]}"); done
-  "$BIN" embed --model "$M" --weights "$W" "${one_img[@]}" "${one_txt[@]}" > /dev/null  # warm the page cache
-  t0=$(now); "$BIN" embed --model "$M" --weights "$W" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
-  "$BIN" embed --model "$M" --weights "$W" "${eight_img[@]}" "${one_txt[@]}" > "$OUT/$M.rust_img8.json"; t2=$(now)
-  "$BIN" embed --model "$M" --weights "$W" "${one_img[@]}" "${eight_txt[@]}" > "$OUT/$M.rust_txt8.json"; t3=$(now)
+  "$BIN" --device cpu embed --model "$M" --weights "$W" "${one_img[@]}" "${one_txt[@]}" > /dev/null  # warm the page cache
+  t0=$(now); "$BIN" --device cpu embed --model "$M" --weights "$W" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
+  "$BIN" --device cpu embed --model "$M" --weights "$W" "${eight_img[@]}" "${one_txt[@]}" > "$OUT/$M.rust_img8.json"; t2=$(now)
+  "$BIN" --device cpu embed --model "$M" --weights "$W" "${one_img[@]}" "${eight_txt[@]}" > "$OUT/$M.rust_txt8.json"; t3=$(now)
   "$PY" - "$t0" "$t1" "$t2" "$t3" > "$OUT/$M.rust_time.json" <<'PYEOF'
 import json, sys
 t0, t1, t2, t3 = map(float, sys.argv[1:])
