@@ -42,7 +42,9 @@ now() { date +%s.%N; }
 IFS=',' read -ra MODEL_LIST <<< "$MODELS"
 for M in "${MODEL_LIST[@]}"; do
   W="$OUT/$M.safetensors"
-  args=(--device cpu embed --model "$M" --weights "$W")
+  # --device cpu: with wgpu compiled in, `best` would pick it (lavapipe on a machine without a GPU).
+  embed=(--device cpu embed --model "$M" --weights "$W")
+  args=("${embed[@]}")
   for i in "${IMAGES[@]}"; do args+=(--image "$i"); done
   for t in "${TEXTS[@]}"; do args+=(--text "$t"); done
   echo "[run.sh] $M: clip-burn ${args[*]}"
@@ -52,10 +54,10 @@ for M in "${MODEL_LIST[@]}"; do
   one_img=(--image "${IMAGES[0]}"); one_txt=(--text "${TEXTS[0]}")
   eight_img=(); for k in 0 1; do for i in "${IMAGES[@]}"; do eight_img+=(--image "$i"); done; done
   eight_txt=(); for k in 0 1 2 3 4 5 6 7; do eight_txt+=(--text "${TEXTS[$((k % ${#TEXTS[@]}))]}"); done
-  "$BIN" --device cpu embed --model "$M" --weights "$W" "${one_img[@]}" "${one_txt[@]}" > /dev/null  # warm the page cache
-  t0=$(now); "$BIN" --device cpu embed --model "$M" --weights "$W" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
-  "$BIN" --device cpu embed --model "$M" --weights "$W" "${eight_img[@]}" "${one_txt[@]}" > "$OUT/$M.rust_img8.json"; t2=$(now)
-  "$BIN" --device cpu embed --model "$M" --weights "$W" "${one_img[@]}" "${eight_txt[@]}" > "$OUT/$M.rust_txt8.json"; t3=$(now)
+  "$BIN" "${embed[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null  # warm the page cache
+  t0=$(now); "$BIN" "${embed[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
+  "$BIN" "${embed[@]}" "${eight_img[@]}" "${one_txt[@]}" > "$OUT/$M.rust_img8.json"; t2=$(now)
+  "$BIN" "${embed[@]}" "${one_img[@]}" "${eight_txt[@]}" > "$OUT/$M.rust_txt8.json"; t3=$(now)
   "$PY" - "$t0" "$t1" "$t2" "$t3" > "$OUT/$M.rust_time.json" <<'PYEOF'
 import json, sys
 t0, t1, t2, t3 = map(float, sys.argv[1:])
