@@ -12,7 +12,8 @@
 #       {"image_features": [[..]], "text_features": [[..]], "logit_scale": f}
 #    (features in input order; un-normalised or normalised both work: compare.py reports both.)
 # 3. Throughput of clip-burn is estimated from wall-clock times of three extra runs that differ
-#    only in the number of images/texts (1+1, 8+1, 1+8), so model loading cancels out.
+#    only in the number of images/texts (1+1, 8+1, 1+8), so model loading cancels out (medians of
+#    REPEAT rounds, default 3).
 # 4. compare.py prints max |diff| and both throughputs; exits non-zero past the tolerance.
 set -euo pipefail
 
@@ -55,14 +56,20 @@ for M in "${MODEL_LIST[@]}"; do
   eight_img=(); for k in 0 1; do for i in "${IMAGES[@]}"; do eight_img+=(--image "$i"); done; done
   eight_txt=(); for k in 0 1 2 3 4 5 6 7; do eight_txt+=(--text "${TEXTS[$((k % ${#TEXTS[@]}))]}"); done
   "$BIN" "${embed[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null  # warm the page cache
-  t0=$(now); "$BIN" "${embed[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
-  "$BIN" "${embed[@]}" "${eight_img[@]}" "${one_txt[@]}" > "$OUT/$M.rust_img8.json"; t2=$(now)
-  "$BIN" "${embed[@]}" "${one_img[@]}" "${eight_txt[@]}" > "$OUT/$M.rust_txt8.json"; t3=$(now)
-  "$PY" - "$t0" "$t1" "$t2" "$t3" > "$OUT/$M.rust_time.json" <<'PYEOF'
-import json, sys
-t0, t1, t2, t3 = map(float, sys.argv[1:])
-base, img8, txt8 = t1 - t0, t2 - t1, t3 - t2
-json.dump({"wall_s_1img_1txt": base, "wall_s_8img_1txt": img8, "wall_s_1img_8txt": txt8,
+  # REPEAT rounds of the three runs (default 3), medians: one process's start and model load vary
+  # by seconds on a shared machine, as much as the differences measured.
+  times=()
+  for _ in $(seq "${REPEAT:-3}"); do
+    t0=$(now); "$BIN" "${embed[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
+    "$BIN" "${embed[@]}" "${eight_img[@]}" "${one_txt[@]}" > "$OUT/$M.rust_img8.json"; t2=$(now)
+    "$BIN" "${embed[@]}" "${one_img[@]}" "${eight_txt[@]}" > "$OUT/$M.rust_txt8.json"; t3=$(now)
+    times+=("$t0,$t1,$t2,$t3")
+  done
+  "$PY" - "${times[@]}" > "$OUT/$M.rust_time.json" <<'PYEOF'
+import json, statistics, sys
+rounds = [list(map(float, r.split(","))) for r in sys.argv[1:]]
+base, img8, txt8 = (statistics.median(r[k + 1] - r[k] for r in rounds) for k in range(3))
+json.dump({"rounds": len(rounds), "wall_s_1img_1txt": base, "wall_s_8img_1txt": img8, "wall_s_1img_8txt": txt8,
            "images_per_s": 7 / (img8 - base) if img8 > base else None,
            "texts_per_s": 7 / (txt8 - base) if txt8 > base else None}, sys.stdout, indent=1)
 PYEOF
