@@ -7,9 +7,12 @@ import { startServer } from "../server.js";
 import { launch } from "../browser.js";
 
 const RUNS = Number(process.env.RUNS ?? 5);
+// BACKENDS=cpu (or webgpu) runs one pair and prints it without touching BENCHMARKS.md.
+const BACKENDS = (process.env.BACKENDS ?? "cpu,webgpu").split(",");
 const { server, url } = await startServer();
 const rows = [];
 for (const gpu of [false, true]) {
+  if (!BACKENDS.includes(gpu ? "webgpu" : "cpu")) continue;
   const { context } = await launch({ gpu });
   const page = await context.newPage();
   page.on("console", (m) => m.type() === "error" && console.error(m.text()));
@@ -30,6 +33,7 @@ const chromium = process.env.CHROMIUM_VERSION ?? "Debian chromium";
 const pair = (a, b) => {
   const x = rows.find((r) => r.engine === "clip-burn" && r.backend === a);
   const y = rows.find((r) => r.engine === "onnxruntime-web" && r.backend === b);
+  if (!x || !y) return `| ${a} vs ort ${b} | not run (BACKENDS=${BACKENDS}) | | | | |`;
   return `| ${a} vs ort ${b} | ${x.medianMs.toFixed(0)} ms | ${y.medianMs.toFixed(0)} ms | **${(y.medianMs / x.medianMs).toFixed(2)}x** | ${(x.firstMs / 1000).toFixed(1)} s / ${(y.firstMs / 1000).toFixed(1)} s | ${x.maxDiff.toExponential(1)} / ${y.maxDiff.toExponential(1)} |`;
 };
 const section = `## Browser: ViT-B-32 image encoding, clip-burn vs onnxruntime-web
@@ -45,6 +49,10 @@ Speed-up = ort time / clip-burn time (above 1: clip-burn is faster).
 ${pair("cpu", "wasm")}
 ${pair("webgpu", "webgpu")}
 `;
+if (BACKENDS.length < 2) {
+  console.log(section);
+  process.exit(0);
+}
 let md = "";
 try {
   md = readFileSync("BENCHMARKS.md", "utf8");
