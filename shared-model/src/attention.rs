@@ -149,6 +149,7 @@ fn attend<B: Backend>(
 
 /// The gradients of [`attend`]'s q, k and v from its output's gradient `grad`, the heads and the
 /// probabilities (masked keys have probability 0, so they get no gradient).
+#[cfg(not(target_family = "wasm"))] // used by the backward pass (autodiff) only
 fn attend_backward<B: Backend>(
     grad: FloatTensor<B>,
     q: FloatTensor<B>,
@@ -183,6 +184,7 @@ fn unpack<B: Backend>(qkv: FloatTensor<B>, heads: usize) -> [FloatTensor<B>; 3] 
 
 /// The inverse of [`unpack`]: the heads' gradients `[B, H, T, hd]` into one packed `[B, T, 3D]`
 /// (stacked, then one copy into the projection's layout).
+#[cfg(not(target_family = "wasm"))] // used by the backward pass (autodiff) only
 fn pack<B: Backend>(heads: [FloatTensor<B>; 3]) -> FloatTensor<B> {
     let [b, h, t, hd] = heads[0].shape().dims::<4>();
     let all = B::float_cat(heads.map(|x| B::float_reshape(x, Shape::new([1, b, h, t, hd]))).into(), 0);

@@ -205,6 +205,7 @@ fn forward_parts<B: Backend>(
 
 /// The gradients of x (in its dtype, if `want_x`), gamma and beta (in gamma's) from the output
 /// gradient, the input, gamma, the forward's mean and reciprocal standard deviation.
+#[cfg(not(target_family = "wasm"))] // used by the backward pass (autodiff) only
 fn backward_parts<B: Backend>(
     grad: FloatTensor<B>,
     x: FloatTensor<B>,

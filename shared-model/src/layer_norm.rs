@@ -23,7 +23,9 @@ use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use crate::extension::backend_ops;
-use crate::precision::{narrowed, wide, widened};
+use crate::precision::wide;
+#[cfg(not(target_family = "wasm"))]
+use crate::precision::{narrowed, widened};
 
 /// open_clip's LayerNorm eps (PyTorch's default), in every CLIP model.
 pub const EPSILON: f64 = 1e-5;
@@ -73,6 +75,7 @@ backend_ops!(
 );
 
 /// A `[d]` parameter shaped to broadcast over the last axis of a rank-`rank` tensor.
+#[cfg(not(target_family = "wasm"))] // used by the backward pass (autodiff) only
 fn along_last<B: Backend>(p: FloatTensor<B>, rank: usize) -> FloatTensor<B> {
     let d = p.shape().num_elements();
     let mut dims = vec![1; rank];
@@ -85,6 +88,7 @@ fn along_last<B: Backend>(p: FloatTensor<B>, rank: usize) -> FloatTensor<B> {
 /// op by op (in f32 for f16/bf16 inputs), but with gamma and beta reshaped first: burn's fusion
 /// ends a fused kernel at a reshape of a tensor it has not read yet, which leaves burn's scaling
 /// and shift a kernel each (inference keeps burn's op, which the CPU backend runs natively).
+#[cfg(not(target_family = "wasm"))] // used by the backward pass (autodiff) only
 fn forward_parts<B: Backend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
@@ -106,6 +110,7 @@ fn forward_parts<B: Backend>(
 }
 
 /// Which gradients the backward pass computes (the inputs that need one).
+#[cfg(not(target_family = "wasm"))] // used by the backward pass (autodiff) only
 struct Wanted {
     x: bool,
     gamma: bool,
@@ -114,6 +119,7 @@ struct Wanted {
 
 /// The gradients of x, gamma and beta (each in its input's dtype, None where not wanted) from the
 /// output gradient, x, gamma and the forward's row means and denominators.
+#[cfg(not(target_family = "wasm"))] // used by the backward pass (autodiff) only
 fn backward_parts<B: Backend>(
     grad: FloatTensor<B>,
     x: FloatTensor<B>,

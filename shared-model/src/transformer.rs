@@ -9,10 +9,9 @@
 //! after `c_proj` fuse with it.
 
 use burn::module::Param;
-use burn::nn::{LayerNorm, Linear, LinearConfig};
+use burn::nn::{Initializer, LayerNorm, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, sigmoid};
-use burn::tensor::Distribution;
 
 use crate::{attention, layer_norm};
 
@@ -52,8 +51,8 @@ impl Attention {
     pub fn new(width: usize, heads: usize, device: &Device) -> Self {
         let std = (width as f64).powf(-0.5);
         Self {
-            in_proj_weight: Param::from_tensor(Tensor::random([3 * width, width], Distribution::Normal(0.0, std), device)),
-            in_proj_bias: Param::from_tensor(Tensor::zeros([3 * width], device)),
+            in_proj_weight: param([3 * width, width], std, device),
+            in_proj_bias: Initializer::Zeros.init([3 * width], device),
             out_proj: LinearConfig::new(width, width).init(device),
             heads,
         }
@@ -166,6 +165,7 @@ impl Transformer {
 }
 
 /// A learnable raw tensor (`proj`, `class_embedding`, ...), normal-initialised like open_clip.
+/// Lazily, as burn's own layers: loading weights replaces it without drawing it first.
 pub fn param<const D: usize>(shape: [usize; D], std: f64, device: &Device) -> Param<Tensor<D>> {
-    Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, std), device))
+    Initializer::Normal { mean: 0.0, std }.init(shape, device)
 }
