@@ -1,7 +1,7 @@
 // Image-encode latency of ViT-B-32 in headless Chromium: clip-burn (WebGPU, CPU) beside
 // onnxruntime-web (webgpu, wasm) on the same weights, same page, same machine. Writes the
 // browser section of BENCHMARKS.md. Run via scripts/bench-browser.sh.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { startServer } from "../server.js";
 import { launch } from "../browser.js";
@@ -30,22 +30,24 @@ server.close();
 
 const version = JSON.parse(readFileSync("node_modules/onnxruntime-web/package.json", "utf8")).version;
 const chromium = process.env.CHROMIUM_VERSION ?? "Debian chromium";
+const mb = (file) => (statSync(`target/browser-bench/${file}`).size / 1e6).toFixed(0);
 const pair = (a, b) => {
   const x = rows.find((r) => r.engine === "clip-burn" && r.backend === a);
   const y = rows.find((r) => r.engine === "onnxruntime-web" && r.backend === b);
-  if (!x || !y) return `| ${a} vs ort ${b} | not run (BACKENDS=${BACKENDS}) | | | | |`;
-  return `| ${a} vs ort ${b} | ${x.medianMs.toFixed(0)} ms | ${y.medianMs.toFixed(0)} ms | **${(y.medianMs / x.medianMs).toFixed(2)}x** | ${(x.firstMs / 1000).toFixed(1)} s / ${(y.firstMs / 1000).toFixed(1)} s | ${x.maxDiff.toExponential(1)} / ${y.maxDiff.toExponential(1)} |`;
+  if (!x || !y) return `| ${a} vs ort ${b} | not run (BACKENDS=${BACKENDS}) | | | | | |`;
+  return `| ${a} vs ort ${b} | ${x.medianMs.toFixed(0)} ms | ${y.medianMs.toFixed(0)} ms | **${(y.medianMs / x.medianMs).toFixed(2)}x** | ${(x.loadMs / 1000).toFixed(1)} s / ${(y.loadMs / 1000).toFixed(1)} s | ${(x.firstMs / 1000).toFixed(1)} s / ${(y.firstMs / 1000).toFixed(1)} s | ${x.maxDiff.toExponential(1)} / ${y.maxDiff.toExponential(1)} |`;
 };
 const section = `## Browser: ViT-B-32 image encoding, clip-burn vs onnxruntime-web
 
 Produced by \`scripts/bench-browser.sh\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} x ${cpus()[0].model}, no GPU
 (WebGPU is Chromium's SwiftShader adapter, a CPU emulation), ${chromium} headless, onnxruntime-web ${version}
 (single-threaded wasm, as clip-burn's). Same random-init open_clip ViT-B-32 weights (clip-burn from safetensors,
-ort from the torch ONNX export), one 224x224 image, median of ${RUNS} runs after a first call.
+ort from the torch ONNX export), one 224x224 image, median of ${RUNS} runs after a first call. Load: from
+the weight file's URL to a model ready to run (fetch, parse, upload; ${mb("vitb32.safetensors")} MB safetensors, ${mb("vitb32_visual.onnx")} MB ONNX).
 Speed-up = ort time / clip-burn time (above 1: clip-burn is faster).
 
-| backends | clip-burn | onnxruntime-web | speed-up | first call (clip-burn / ort) | max abs diff to open_clip |
-| --- | --- | --- | --- | --- | --- |
+| backends | clip-burn | onnxruntime-web | speed-up | load (clip-burn / ort) | first call (clip-burn / ort) | max abs diff to open_clip |
+| --- | --- | --- | --- | --- | --- | --- |
 ${pair("cpu", "wasm")}
 ${pair("webgpu", "webgpu")}
 `;
