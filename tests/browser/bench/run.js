@@ -63,8 +63,13 @@ try {
 }
 const start = md.indexOf("## Browser:");
 if (start >= 0) {
-  const end = md.indexOf("\n## ", start + 1);
-  md = md.slice(0, start) + section + (end >= 0 ? "\n" + md.slice(end + 1) : "");
+  // The heading, the text and the table are this run's; the notes under the table are kept.
+  let end = md.indexOf("\n## ", start + 1);
+  if (end < 0) end = md.length;
+  const table = md.indexOf("\n| backends", start);
+  const afterTable = table >= 0 && table < end ? md.indexOf("\n\n", table) : -1;
+  const notes = afterTable >= 0 && afterTable < end ? md.slice(afterTable + 2, end) : "";
+  md = md.slice(0, start) + section + (notes.trim() ? "\n" + notes : "") + (end < md.length ? "\n" + md.slice(end + 1) : "");
 } else {
   md += "\n" + section;
 }
