@@ -15,6 +15,13 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $version$"; then
   cargo install --force --locked wasm-bindgen-cli --version "$version" || cargo install --force wasm-bindgen-cli --version "$version"
 fi
 
+# +simd128 alone leaves the CPU kernels scalar: gemm's and flex's SIMD128 code comes with burn's
+# `simd` feature (shared-model/Cargo.toml), which ran 3.7x faster in the browser (BENCHMARKS.md).
+if ! cargo tree --locked --target wasm32-unknown-unknown -p clip-wasm -e features -i gemm --depth 1 | grep -q 'gemm feature "wasm-simd128-enable"'; then
+  echo "the wasm build would run scalar CPU kernels: gemm's wasm-simd128-enable is off (burn's simd feature, shared-model/Cargo.toml)" >&2
+  exit 1
+fi
+
 echo "== cargo build clip-wasm (wasm32, simd128)"
 RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\"" \
   cargo build --locked --profile wasm-release --target wasm32-unknown-unknown -p clip-wasm
