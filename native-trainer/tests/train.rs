@@ -88,9 +88,18 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// (step, loss) of each training line of metrics.jsonl.
 fn losses(logs: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(logs.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
+    parse_losses(&std::fs::read_to_string(logs.join("metrics.jsonl")).unwrap())
+}
+
+/// [`losses`] of a run still writing: the complete lines only (a line that crosses a page
+/// boundary can be read half written).
+fn losses_so_far(logs: &Path) -> Vec<(u64, f64)> {
+    let text = std::fs::read_to_string(logs.join("metrics.jsonl")).unwrap_or_default();
+    parse_losses(&text[..text.rfind('\n').map_or(0, |i| i + 1)])
+}
+
+fn parse_losses(text: &str) -> Vec<(u64, f64)> {
+    text.lines()
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             Some((v.get("step")?.as_u64()?, v.get("loss")?.as_f64()?))
@@ -184,7 +193,7 @@ fn a_killed_run_resumes_onto_the_same_curve() {
             .unwrap();
         let start = Instant::now();
         loop {
-            let steps = if logs.join("metrics.jsonl").is_file() { losses(&logs).last().map(|l| l.0).unwrap_or(0) } else { 0 };
+            let steps = losses_so_far(&logs).last().map_or(0, |l| l.0);
             if steps >= wait_for_step || child.try_wait().unwrap().is_some() {
                 break;
             }

@@ -364,7 +364,8 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             skipped,
         };
         if let Some(metrics) = metrics.as_mut() {
-            writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
+            // One write a line: a reader (or a kill) never sees a line without its newline.
+            metrics.write_all(format!("{}\n", serde_json::to_string(&line)?).as_bytes())?;
         }
         bar.set_message(format!("loss {loss:.4}  {rate:.0} samples/s  lr {lr:.2e}"));
         bar.set_position(state.step);
@@ -374,7 +375,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             let report = bar.suspend(|| evals.run(&model.valid(), &base))?;
             if let Some(mut report) = report {
                 report.insert("step".into(), state.step.into());
-                writeln!(metrics, "{}", serde_json::Value::Object(report.clone()))?;
+                metrics.write_all(format!("{}\n", serde_json::Value::Object(report.clone())).as_bytes())?;
                 bar.suspend(|| eprintln!("step {}: {}", state.step, summary(&report)));
             }
         }
