@@ -364,8 +364,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             skipped,
         };
         if let Some(metrics) = metrics.as_mut() {
-            // One write a line: a reader (or a kill) never sees a line without its newline.
-            metrics.write_all(format!("{}\n", serde_json::to_string(&line)?).as_bytes())?;
+            append_line(metrics, &line)?;
         }
         bar.set_message(format!("loss {loss:.4}  {rate:.0} samples/s  lr {lr:.2e}"));
         bar.set_position(state.step);
@@ -375,7 +374,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             let report = bar.suspend(|| evals.run(&model.valid(), &base))?;
             if let Some(mut report) = report {
                 report.insert("step".into(), state.step.into());
-                metrics.write_all(format!("{}\n", serde_json::Value::Object(report.clone())).as_bytes())?;
+                append_line(metrics, &report)?;
                 bar.suspend(|| eprintln!("step {}: {}", state.step, summary(&report)));
             }
         }
@@ -522,6 +521,13 @@ fn gradients(model: &Clip, inputs: &[(Tensor<4>, Tensor<2, Int>)], contrast: &mu
         accumulator.accumulate(model, if inputs.len() > 1 { widened(grads, model) } else { grads });
     }
     Ok((contrast::mean_loss(losses)?, accumulator.grads()))
+}
+
+/// Appends `value` to metrics.jsonl as one line, in one write: a reader (or a kill) never sees
+/// a line without its newline.
+fn append_line(metrics: &mut std::fs::File, value: &impl serde::Serialize) -> Result<()> {
+    metrics.write_all(format!("{}\n", serde_json::to_string(value)?).as_bytes())?;
+    Ok(())
 }
 
 /// Keeps the lines of an earlier run up to `step` (a resumed run rewrites what follows).
