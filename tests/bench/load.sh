@@ -7,7 +7,7 @@
 #   native: `clip-burn embed --weights W --text T` against open_clip's create_model + encode_text
 #           (tests/bench/load_open_clip.py), whole processes under /usr/bin/time.
 # Medians of RUNS (default 3). CLIP_BURN=path/to/clip-burn names a build; the default is the test
-# build of scripts/test.sh (dependencies at opt-level 3).
+# build of scripts/test.sh (the CPU kernels, burn-flex and gemm, and our crates at opt-level 3).
 #   bash tests/bench/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -27,7 +27,7 @@ PY="$ROOT/tests/.venv/bin/python"
 
 cd "$ROOT"
 # CLIP_BURN=path/to/clip-burn uses an existing build (any profile with optimised dependencies:
-# the tests' debug build has them at opt-level 3).
+# the tests' debug build has the CPU kernels (burn-flex, gemm) and our crates at opt-level 3).
 BIN="${CLIP_BURN:-}"
 if [ -z "$BIN" ]; then
   cargo build --release --locked -p clip-trainer
