@@ -1,8 +1,9 @@
 // One measurement of loading ViT-B-32 in node, in a fresh process (run by tests/bench/load.sh):
 //   node tests/bench/load.mjs clip-burn <weights.safetensors>    the npm package's ClipModel.load, CPU backend
 //   node tests/bench/load.mjs ort <model.onnx>                   onnxruntime-web's InferenceSession.create, wasm
-// Prints one JSON line: the time from reading the file to a model ready to run, the wasm heap
-// after the load and the process's peak resident memory.
+// Prints one JSON line: the time from instantiating the engine's wasm (ort does it inside its first
+// `create`) and reading the file to a model ready to run, the wasm heap after the load and the
+// process's peak resident memory.
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
@@ -10,8 +11,8 @@ const [engine, file] = process.argv.slice(2);
 let heapBytes;
 if (engine === "clip-burn") {
   const pkg = await import("../../pkg/clip_wasm.js");
-  const exports = pkg.initSync({ module: readFileSync(new URL("../../pkg/clip_wasm_bg.wasm", import.meta.url)) });
   const start = performance.now();
+  const exports = pkg.initSync({ module: readFileSync(new URL("../../pkg/clip_wasm_bg.wasm", import.meta.url)) });
   const model = await pkg.ClipModel.load(readFileSync(file), "ViT-B-32", "cpu");
   const ms = performance.now() - start;
   heapBytes = exports.memory.buffer.byteLength;
