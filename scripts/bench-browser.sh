@@ -5,9 +5,5 @@
 # printed only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x tests/.venv/bin/python ] || bash tests/fixtures/generate.sh
-tests/.venv/bin/python -c "import onnx" 2>/dev/null || tests/.venv/bin/pip install -q onnx==1.23.2
-[ -d node_modules/onnxruntime-web ] || npm install --no-audit --no-fund --no-save onnxruntime-web@1.30.0
-[ -f target/browser-bench/vitb32_visual.onnx ] || tests/.venv/bin/python tests/browser/bench/export.py target/browser-bench
-[ -f pkg/clip_wasm_bg.wasm ] || bash scripts/build-wasm.sh
+bash tests/browser/bench/inputs.sh
 CHROMIUM_VERSION="$(/usr/bin/chromium --version)" node tests/browser/bench/run.js

@@ -8,15 +8,13 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 const [engine, file] = process.argv.slice(2);
-let heapBytes;
 if (engine === "clip-burn") {
   const pkg = await import("../../pkg/clip_wasm.js");
   const start = performance.now();
   const exports = pkg.initSync({ module: readFileSync(new URL("../../pkg/clip_wasm_bg.wasm", import.meta.url)) });
   const model = await pkg.ClipModel.load(readFileSync(file), "ViT-B-32", "cpu");
   const ms = performance.now() - start;
-  heapBytes = exports.memory.buffer.byteLength;
-  report(ms, model.embedDim);
+  report(ms, model.embedDim, exports.memory.buffer.byteLength);
 } else if (engine === "ort") {
   const ort = await import("onnxruntime-web");
   ort.env.wasm.numThreads = 1; // clip-burn's wasm is single-threaded too
@@ -29,7 +27,7 @@ if (engine === "clip-burn") {
   process.exit(2);
 }
 
-function report(ms, check) {
+function report(ms, check, heapBytes) {
   if (!check) throw new Error(`${engine}: the loaded model is empty`);
   const rssMB = process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
   console.log(JSON.stringify({ engine, ms, heapMB: heapBytes ? heapBytes / 2 ** 20 : null, rssMB }));

@@ -13,11 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS="${RUNS:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
-[ -x tests/.venv/bin/python ] || bash tests/fixtures/generate.sh
-tests/.venv/bin/python -c "import onnx" 2>/dev/null || tests/.venv/bin/pip install -q onnx==1.23.2
-[ -d node_modules/onnxruntime-web ] || npm install --no-audit --no-fund --no-save onnxruntime-web@1.30.0
-[ -f target/browser-bench/vitb32_visual.onnx ] || tests/.venv/bin/python tests/browser/bench/export.py target/browser-bench
-[ -f pkg/clip_wasm_bg.wasm ] || bash scripts/build-wasm.sh
+bash tests/browser/bench/inputs.sh
 BIN="${CLIP_BURN:-}"
 if [ -z "$BIN" ]; then
   cargo build --locked --features clip-model/wgpu,clip-trainer/wgpu,clip-trainer/cuda --bin clip-burn
@@ -54,7 +50,7 @@ if len(a) != len(b) or diff > 1e-3:
     sys.exit(f"clip-burn's and open_clip's text features differ (max abs diff {diff:.2e})")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
 mb = lambda p: os.path.getsize(p) / 1e6
-n = len(rows("node.jsonl")) // 2
+n = len(node) // 2
 print(f"{os.cpu_count()} x {cpu}, medians of {n} runs; {mb(w):.0f} MB safetensors, {mb(onnx):.0f} MB ONNX (image tower only)\n")
 print("| load ViT-B-32 | clip-burn | reference | ratio (reference / clip-burn) | peak memory (clip-burn / reference) |")
 print("| --- | --- | --- | --- | --- |")

@@ -9,7 +9,6 @@ import open_clip
 import torch
 
 weights, text = sys.argv[1], sys.argv[2]
-torch.set_num_threads(torch.get_num_threads())
 model = open_clip.create_model("ViT-B-32", pretrained=weights).eval()
 tokenizer = open_clip.get_tokenizer("ViT-B-32")
 with torch.no_grad():
