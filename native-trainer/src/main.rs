@@ -1,5 +1,6 @@
 //! `clip-burn`: the native command line of clip-burn.
 
+mod allocator;
 mod checkpoint;
 mod commands;
 mod contrast;
@@ -78,6 +79,9 @@ fn main() -> ExitCode {
     // `best` becomes the backend it stands for here, so data-parallel ranks spread over
     // `cuda:LOCAL_RANK` and reports name the device.
     let device = clip_model::device::resolve(&cli.device);
+    if matches!(cli.command, Command::Embed(_) | Command::Classify(_) | Command::Eval(_)) {
+        allocator::keep_freed_memory();
+    }
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(args),
         Command::Embed(args) => commands::embed::run(args, &device),
