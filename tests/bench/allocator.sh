@@ -9,12 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS="${ROUNDS:-5}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
-BIN="${CLIP_BURN:-}"
-if [ -z "$BIN" ]; then
-  cargo build --release --locked -p clip-trainer
-  BIN="$CARGO_TARGET_DIR/release/clip-burn"
-fi
+BIN=$(bash tests/bench/release_bin.sh)
 W=target/fullsize/ViT-B-32.safetensors
 [ -e "$W" ] || tests/.venv/bin/python tests/fullsize/check.py target/fullsize --models ViT-B-32
 texts=()

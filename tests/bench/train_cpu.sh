@@ -7,13 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS="${1:-80}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
 # CLIP_BURN=path/to/clip-burn uses an existing build (any profile with optimised dependencies).
-BIN="${CLIP_BURN:-}"
-if [ -z "$BIN" ]; then
-  cargo build --release --locked -p clip-trainer
-  BIN="$CARGO_TARGET_DIR/release/clip-burn"
-fi
+BIN=$(bash tests/bench/release_bin.sh)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 "$BIN" synth --out "$WORK/data" --train-samples 10000 --val-samples 0 --eval-per-class 1 --formats wds 2>/dev/null

@@ -28,12 +28,7 @@ PY="$ROOT/tests/.venv/bin/python"
 cd "$ROOT"
 # CLIP_BURN=path/to/clip-burn uses an existing build (any profile with optimised dependencies:
 # the tests' debug build has the CPU kernels (burn-flex, gemm) and our crates at opt-level 3).
-BIN="${CLIP_BURN:-}"
-if [ -z "$BIN" ]; then
-  cargo build --release --locked -p clip-trainer
-  TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-  BIN="$TARGET_DIR/release/clip-burn"
-fi
+BIN=$(bash tests/bench/release_bin.sh)
 
 IMAGES=("$OUT"/images/astronaut.png "$OUT"/images/chelsea.png "$OUT"/images/coffee.png "$OUT"/images/rocket.png)
 mapfile -t TEXTS < <("$PY" -c 'import json,sys; [print(t) for t in json.load(open(sys.argv[1]))["texts"]]' "$OUT/reference.json")
