@@ -5,9 +5,9 @@
 //! past 128 KiB. A forward pass frees and allocates tensors of a few to tens of MiB in every
 //! layer, and each time the kernel maps and zeroes their pages again. Keeping freed memory in the
 //! process took `embed` of 32 texts with ViT-B-32 from 4.6 to 3.7 s on 2 Xeon cores, the model
-//! load included (medians; tests/bench/allocator.sh, BENCHMARKS.md). Training steps did not get faster and peaked 7% higher, so
-//! `train` keeps glibc's defaults. A `MALLOC_*` variable or `GLIBC_TUNABLES` in the environment
-//! means the user tunes the allocator: then nothing is changed.
+//! load included (medians; tests/bench/allocator.sh, BENCHMARKS.md). Training steps did not get
+//! faster and peaked 7% higher, so `train` keeps glibc's defaults. A `MALLOC_*` variable or
+//! `GLIBC_TUNABLES` in the environment means the user tunes the allocator: then nothing changes.
 
 /// Keeps freed memory for reuse: an mmap threshold and a trim threshold of 1 GiB, and the heap
 /// grown 256 MiB at a time. Returns whether glibc took the settings (false elsewhere, or when
