@@ -56,9 +56,10 @@ impl RawTensor {
 
 /// `data` as a `rows x cols` matrix, transposed. The output is written in bands of 32 of its rows
 /// (32 input columns), each band in runs of 32 consecutive elements gathered from 32 input rows,
-/// so that the 32 x 32 input block stays in cache while each write is contiguous. 3x faster than
-/// walking the same tiles input-row-first (each write to another output row), which was 22% of
-/// `clip-burn embed`'s samples for one text with ViT-B-32 (2026-11-29, BENCHMARKS.md).
+/// so that the 32 x 32 input block stays in cache while each write is contiguous. Walking the same
+/// tiles input-row-first (each write to another output row) took 22% of `clip-burn embed`'s
+/// samples for one text with ViT-B-32; this way a whole such process is 0.1-0.2 s faster
+/// (BENCHMARKS.md, "Loading ViT-B-32 outside the browser").
 fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const TILE: usize = 32;
     let mut out = vec![0.0; rows * cols];
