@@ -43,7 +43,7 @@ FEATURES=(--features clip-model/wgpu,clip-trainer/wgpu,clip-trainer/cuda)
 
 # Like scripts/build-wasm.sh's SIMD128 check: gemm's AVX-512 micro-kernels come with burn's
 # `x86-v4` feature (shared-model/Cargo.toml); without it matmuls stop at AVX2 on AVX-512 CPUs
-# (~1.4x slower embedding, BENCHMARKS.md) and every test still passes.
+# (1.8x slower embedding, tests/bench/builds.sh in BENCHMARKS.md) and every test still passes.
 if ! cargo tree --locked "${FEATURES[@]}" -p clip-trainer -e features -i gemm --depth 1 | grep -q 'gemm feature "x86-v4"'; then
   echo "native builds would skip gemm's AVX-512 kernels: gemm's x86-v4 is off (burn's x86-v4 feature, shared-model/Cargo.toml)" >&2
   exit 1
