@@ -12,8 +12,8 @@
 #       {"image_features": [[..]], "text_features": [[..]], "logit_scale": f}
 #    (features in input order; un-normalised or normalised both work: compare.py reports both.)
 # 3. Throughput of clip-burn is estimated from wall-clock times of three extra runs that differ
-#    only in the number of images/texts (1+1, 8+1, 1+8), so model loading cancels out (medians of
-#    REPEAT rounds, default 3).
+#    only in the number of images/texts (1+1, N+1, 1+N; N = COUNT, default 32; batches of 8), so
+#    model loading cancels out (medians of REPEAT rounds, default 3).
 # 4. compare.py prints max |diff| and both throughputs; exits non-zero past the tolerance.
 set -euo pipefail
 
@@ -46,27 +46,32 @@ for M in "${MODEL_LIST[@]}"; do
   echo "[run.sh] $M: clip-burn ${args[*]}"
   "$BIN" "${args[@]}" > "$OUT/$M.rust.json"
 
-  # timing runs (binary directly, no cargo overhead); batch 8 = the 4 photos twice / 5 prompts + 3
+  # timing runs (binary directly, no cargo overhead), in batches of 8 as PyTorch's: COUNT (default
+  # 32) images (the 4 photos in turn) or prompts (in turn) against one of each. With 8 the work
+  # measured (~0.5 s) was smaller than the load's jitter on a shared machine (~0.2 s per process).
+  N="${COUNT:-32}"
+  timing=("${embed[@]}" --batch 8)
   one_img=(--image "${IMAGES[0]}"); one_txt=(--text "${TEXTS[0]}")
-  eight_img=(); for k in 0 1; do for i in "${IMAGES[@]}"; do eight_img+=(--image "$i"); done; done
-  eight_txt=(); for k in 0 1 2 3 4 5 6 7; do eight_txt+=(--text "${TEXTS[$((k % ${#TEXTS[@]}))]}"); done
-  "$BIN" "${embed[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null  # warm the page cache
+  n_img=(); for k in $(seq 0 $((N - 1))); do n_img+=(--image "${IMAGES[$((k % ${#IMAGES[@]}))]}"); done
+  n_txt=(); for k in $(seq 0 $((N - 1))); do n_txt+=(--text "${TEXTS[$((k % ${#TEXTS[@]}))]}"); done
+  "$BIN" "${timing[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null  # warm the page cache
   # REPEAT rounds of the three runs (default 3), medians: one process's start and model load vary
-  # by seconds on a shared machine, as much as the differences measured.
+  # on a shared machine.
   times=()
   for _ in $(seq "${REPEAT:-3}"); do
-    t0=$(now); "$BIN" "${embed[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
-    "$BIN" "${embed[@]}" "${eight_img[@]}" "${one_txt[@]}" > "$OUT/$M.rust_img8.json"; t2=$(now)
-    "$BIN" "${embed[@]}" "${one_img[@]}" "${eight_txt[@]}" > "$OUT/$M.rust_txt8.json"; t3=$(now)
+    t0=$(now); "$BIN" "${timing[@]}" "${one_img[@]}" "${one_txt[@]}" > /dev/null; t1=$(now)
+    "$BIN" "${timing[@]}" "${n_img[@]}" "${one_txt[@]}" > /dev/null; t2=$(now)
+    "$BIN" "${timing[@]}" "${one_img[@]}" "${n_txt[@]}" > /dev/null; t3=$(now)
     times+=("$t0,$t1,$t2,$t3")
   done
-  "$PY" - "${times[@]}" > "$OUT/$M.rust_time.json" <<'PYEOF'
+  "$PY" - "$N" "${times[@]}" > "$OUT/$M.rust_time.json" <<'PYEOF'
 import json, statistics, sys
-rounds = [list(map(float, r.split(","))) for r in sys.argv[1:]]
-base, img8, txt8 = (statistics.median(r[k + 1] - r[k] for r in rounds) for k in range(3))
-json.dump({"rounds": len(rounds), "wall_s_1img_1txt": base, "wall_s_8img_1txt": img8, "wall_s_1img_8txt": txt8,
-           "images_per_s": 7 / (img8 - base) if img8 > base else None,
-           "texts_per_s": 7 / (txt8 - base) if txt8 > base else None}, sys.stdout, indent=1)
+n = int(sys.argv[1])
+rounds = [list(map(float, r.split(","))) for r in sys.argv[2:]]
+base, img, txt = (statistics.median(r[k + 1] - r[k] for r in rounds) for k in range(3))
+json.dump({"rounds": len(rounds), "count": n, "wall_s_1img_1txt": base, "wall_s_nimg_1txt": img, "wall_s_1img_ntxt": txt,
+           "images_per_s": (n - 1) / (img - base) if img > base else None,
+           "texts_per_s": (n - 1) / (txt - base) if txt > base else None}, sys.stdout, indent=1)
 PYEOF
 done
 
