@@ -28,6 +28,10 @@ def parse(argv):
     p.add_argument("--setup", nargs="+", action="append", required=True, metavar="NAME BIN [VAR=VALUE]",
                    help="a setup: its name, the clip-burn binary, environment variables")
     a = p.parse_args(argv)
+    if a.n < 2:
+        p.error(f"--n {a.n}: at least 2 (the time beyond the first input is what is compared)")
+    if a.rounds < 1:
+        p.error(f"--rounds {a.rounds}: at least 1")
     if len(a.setup) < 2:
         p.error("give at least two --setup")
     setups = []
@@ -65,10 +69,10 @@ def main(argv):
                        env={**base_env, **env}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - t
 
+    args = {kind: (inputs(kind, a.n, a.images), inputs(kind, 1, a.images)) for kind in kinds}
     times = {(name, kind, n): [] for name, _, _ in setups for kind in kinds for n in (a.n, 1)}
     for _ in range(a.rounds):
-        for kind in kinds:
-            many, one = inputs(kind, a.n, a.images), inputs(kind, 1, a.images)
+        for kind, (many, one) in args.items():
             for name, bin_, env in setups:
                 times[(name, kind, a.n)].append(run(bin_, env, many))
                 times[(name, kind, 1)].append(run(bin_, env, one))

@@ -20,6 +20,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="$(mkdir -p "${1:-$ROOT/target/fullsize}" && cd "${1:-$ROOT/target/fullsize}" && pwd)"
 MODELS="${MODELS:-ViT-B-32,RN50}"
+[[ "${COUNT:-32}" =~ ^[0-9]+$ ]] && [ "${COUNT:-32}" -ge 2 ] || { echo "COUNT=$COUNT: a whole number, at least 2" >&2; exit 2; }
 PY="$ROOT/tests/.venv/bin/python"
 [ -x "$PY" ] || { echo "missing $PY: run tests/fixtures/generate.sh first" >&2; exit 2; }
 
