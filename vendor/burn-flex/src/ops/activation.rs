@@ -69,6 +69,7 @@ impl ActivationOps<Flex> for Flex {
     fn gelu(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
         // clip-burn patch: f32 through the vectorised, threaded kernel (ops/gelu.rs), in place
         // when the buffer is the tensor's alone.
+        #[cfg(feature = "simd")]
         if tensor.dtype() == DType::F32 {
             let mut tensor = tensor.into_contiguous();
             if tensor.is_unique() {
@@ -97,6 +98,7 @@ impl ActivationOps<Flex> for Flex {
     fn gelu_backward(x: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
         // clip-burn patch: f32 of one shape through the vectorised, threaded kernel
         // (ops/gelu.rs), into the gradient's buffer (copied first if shared).
+        #[cfg(feature = "simd")]
         if x.dtype() == DType::F32
             && grad.dtype() == DType::F32
             && x.layout().shape() == grad.layout().shape()

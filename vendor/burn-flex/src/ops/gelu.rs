@@ -5,7 +5,8 @@
 //! branches, on one thread; here erf is a branch-free rational function (Eigen's) and the
 //! backward pass's `exp` a Cody-Waite reduction with Cephes' `expf` polynomial, inlined into
 //! loops that compile to the SIMD instructions macerator's dispatch enables (AVX-512, AVX2,
-//! NEON, SIMD128), in chunks across rayon's threads.
+//! NEON, SIMD128), in chunks across rayon's threads. Compiled with the `simd` feature only (builds
+//! without macerator keep upstream's element-wise path).
 
 const FRAC_1_SQRT_2: f32 = core::f32::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2 pi).
@@ -94,7 +95,6 @@ pub fn gelu_grad(x: f32, grad: f32) -> f32 {
     grad * (cdf + x * pdf)
 }
 
-#[cfg(feature = "simd")]
 #[macerator::with_simd]
 fn gelu_chunk<S: macerator::Simd>(data: &mut [f32]) {
     for x in data.iter_mut() {
@@ -102,14 +102,6 @@ fn gelu_chunk<S: macerator::Simd>(data: &mut [f32]) {
     }
 }
 
-#[cfg(not(feature = "simd"))]
-fn gelu_chunk(data: &mut [f32]) {
-    for x in data.iter_mut() {
-        *x = gelu(*x);
-    }
-}
-
-#[cfg(feature = "simd")]
 #[macerator::with_simd]
 fn gelu_to_chunk<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
     for (y, &x) in output.iter_mut().zip(input) {
@@ -117,24 +109,9 @@ fn gelu_to_chunk<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
     }
 }
 
-#[cfg(not(feature = "simd"))]
-fn gelu_to_chunk(input: &[f32], output: &mut [f32]) {
-    for (y, &x) in output.iter_mut().zip(input) {
-        *y = gelu(x);
-    }
-}
-
 /// `grad` becomes the gradient with respect to `x`.
-#[cfg(feature = "simd")]
 #[macerator::with_simd]
 fn gelu_backward_chunk<S: macerator::Simd>(x: &[f32], grad: &mut [f32]) {
-    for (g, &x) in grad.iter_mut().zip(x) {
-        *g = gelu_grad(x, *g);
-    }
-}
-
-#[cfg(not(feature = "simd"))]
-fn gelu_backward_chunk(x: &[f32], grad: &mut [f32]) {
     for (g, &x) in grad.iter_mut().zip(x) {
         *g = gelu_grad(x, *g);
     }

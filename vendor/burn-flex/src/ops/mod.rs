@@ -106,6 +106,7 @@ pub mod fft;
 pub mod flip;
 mod float;
 pub mod gather_scatter;
+#[cfg(feature = "simd")]
 pub mod gelu;
 pub mod grid_sample;
 mod int;
