@@ -8,14 +8,14 @@ export type ModelConfig = Record<string, unknown>;
 export interface LoadOptions {
   /** open_clip model name (e.g. "ViT-B-32-quickgelu"), or a config; not needed for a burnpack. */
   model?: string | ModelConfig;
-  /** burnpack (f32/f16), open_clip safetensors or Hugging Face CLIPModel safetensors. */
+  /** burnpack (f32/f16), open_clip safetensors or Hugging Face CLIPModel safetensors: a URL (relative to the page), bytes or a Blob. */
   weights: Weights;
   /** "auto" (default) uses WebGPU when an adapter exists and falls back to the CPU. */
   backend?: "auto" | Backend;
   onProgress?: (loaded: number, total: number) => void;
   /** Expected SHA-256 (hex) of the weights; checked before use. */
   sha256?: string;
-  /** Where to fetch clip_wasm_bg.wasm from (defaults to next to the package's JS). */
+  /** Where to fetch clip_wasm_bg.wasm from (default: the package's pkg/clip_wasm_bg.wasm, found through import.meta.url). */
   wasmUrl?: string | URL;
 }
 
@@ -59,6 +59,8 @@ export declare class Clip {
   readonly config: ModelConfig;
   readonly cache: TextCache;
   readonly stats: Stats;
+  /** True once dispose() was called; the properties above keep their last values, every method throws "this Clip was disposed". */
+  readonly disposed: boolean;
   /** L2-normalised image embedding. */
   embedImage(image: ImageInput): Promise<Float32Array>;
   /** L2-normalised text embeddings (cached: the same text is never encoded twice). */
@@ -68,6 +70,7 @@ export declare class Clip {
   classifier(labels: string[], templates?: string[] | "imagenet"): Promise<Float32Array>;
   /** Ranked labels with probabilities, best first. */
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
+  /** Frees the model's memory (GPU buffers, wasm heap). */
   dispose(): void;
 }
 

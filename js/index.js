@@ -226,19 +226,27 @@ export class Clip {
     this._classifiers = new Map();
   }
 
-  /** "webgpu" or "cpu": the backend that runs. */
+  /** "webgpu" or "cpu": the backend that runs (after dispose(), the one that ran). */
   get backend() {
-    return this.inner.backend;
+    return this.inner ? this.inner.backend : this._last.backend;
   }
   get embedDim() {
-    return this.inner.embedDim;
+    return this.inner ? this.inner.embedDim : this._last.embedDim;
   }
   get config() {
-    return JSON.parse(this.inner.config);
+    return JSON.parse(this.inner ? this.inner.config : this._last.config);
+  }
+  /** True once dispose() was called: the model's memory is freed and every method throws. */
+  get disposed() {
+    return !this.inner;
+  }
+
+  _alive() {
+    if (!this.inner) throw new Error("this Clip was disposed");
   }
 
   async _run(fn) {
-    if (!this.inner) throw new Error("this Clip was disposed");
+    this._alive();
     try {
       return await fn(this.inner);
     } catch (e) {
@@ -253,6 +261,7 @@ export class Clip {
 
   /** L2-normalised image embedding (Float32Array). */
   async embedImage(image) {
+    this._alive();
     if (image == null) throw new TypeError(`embedImage needs ${SUPPORTED}`);
     if (typeof Blob !== "undefined" && image instanceof Blob) {
       const bytes = await imageBytes(image);
@@ -268,6 +277,7 @@ export class Clip {
 
   /** L2-normalised text embeddings, one Float32Array per text (a single one for a string). Cached. */
   async embedText(texts) {
+    this._alive();
     const single = typeof texts === "string";
     const list = single ? [texts] : Array.from(texts ?? []);
     if (list.some((t) => typeof t !== "string")) throw new TypeError("embedText takes a string or an array of strings");
@@ -289,6 +299,7 @@ export class Clip {
 
   /** A [labels, dim] classifier: per label the re-normalised mean over its templates (or "imagenet"). Built once per label set. */
   async classifier(labels, templates = ["a photo of a {}."]) {
+    this._alive();
     if (!Array.isArray(labels) || labels.length === 0) throw new Error("classify needs a non-empty array of labels");
     if (templates === "imagenet") templates = wasm.imagenetTemplates();
     const bad = templates.find((t) => !t.includes("{}"));
@@ -310,6 +321,7 @@ export class Clip {
   async classify(image, labels, options = {}) {
     const w = await this.classifier(labels, options.templates);
     const img = await this.embedImage(image);
+    this._alive(); // dispose() may have run while the image was encoded
     const probs = wasm.probabilities(img, 1, w, labels.length, this.embedDim, this.inner.temperature);
     const ranked = labels.map((label, i) => ({ label, score: probs[i] })).sort((a, b) => b.score - a.score);
     return options.topK ? ranked.slice(0, options.topK) : ranked;
@@ -317,9 +329,12 @@ export class Clip {
 
   /** Frees the model's memory (GPU buffers, wasm heap). */
   dispose() {
-    this.inner?.free();
+    if (!this.inner) return;
+    this._last = { backend: this.inner.backend, embedDim: this.inner.embedDim, config: this.inner.config };
+    this.inner.free();
     this.inner = null;
     this._bytes = null;
+    this._classifiers.clear();
   }
 }
 

@@ -1,8 +1,17 @@
 import type { Backend, ClassifyOptions, ImageInput, LoadOptions, Ranked, Stats } from "./index.js";
 
+export interface ClipWorkerLoadOptions extends LoadOptions {
+  /**
+   * Where the worker script is (default: the package's worker.js, which bundlers find on their
+   * own). For a bundler that does not, the URL of the `clip-burn/worker-script` entry.
+   */
+  workerUrl?: string | URL;
+}
+
 /** The Clip API with the model in a Web Worker. */
 export declare class ClipWorker {
-  static load(options: LoadOptions & { workerUrl?: string | URL }): Promise<ClipWorker>;
+  /** Starts the worker and loads the model in it. Relative `weights` and `wasmUrl` are resolved against the page. */
+  static load(options: ClipWorkerLoadOptions): Promise<ClipWorker>;
   readonly backend: Backend;
   readonly embedDim: number;
   readonly fingerprint: string;
@@ -15,5 +24,8 @@ export declare class ClipWorker {
   embedText(texts: string[]): Promise<Float32Array[]>;
   classifier(labels: string[], templates?: string[] | "imagenet"): Promise<Float32Array>;
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
+  /** True once dispose() was called; the properties keep their last values, every method rejects with "this ClipWorker was disposed". */
+  readonly disposed: boolean;
+  /** Frees the model and stops the worker. */
   dispose(): void;
 }

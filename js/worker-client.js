@@ -13,21 +13,65 @@ async function transferable(image) {
   return [bitmap, [bitmap]];
 }
 
+/** The page's base URL: relative URLs given to ClipWorker mean what they mean on the page. */
+function pageBase() {
+  if (typeof document !== "undefined" && document.baseURI) return document.baseURI;
+  return globalThis.location?.href;
+}
+
+/** A URL string or `URL` as an absolute URL string (a `URL` object cannot be posted to a worker). */
+function absolute(url) {
+  if (url instanceof URL) return url.href;
+  if (typeof url !== "string") return url;
+  try {
+    return new URL(url, pageBase()).href;
+  } catch {
+    return url; // not a URL the page could fetch either: Clip.load's fetch reports it
+  }
+}
+
+/** The worker, started from `workerUrl` or else from the package's worker.js. */
+function startWorker(workerUrl) {
+  if (workerUrl != null) return [new Worker(absolute(workerUrl), { type: "module" }), absolute(workerUrl)];
+  // Written in the one form bundlers (Vite, webpack 5, Rollup, Parcel, esbuild-based tools)
+  // recognise as a worker entry and bundle with its imports: keep it literal.
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  return [worker, "the clip-burn worker script (clip-burn/worker-script)"];
+}
+
+function workerFailure(event, where) {
+  // A script that does not load (404, wrong MIME type, a bundler that left its imports unresolved)
+  // fires a bare Event with no message; an exception in the worker's top level an ErrorEvent.
+  const detail = event?.message
+    ? `${event.message}${event.filename ? ` (${event.filename}${event.lineno ? `:${event.lineno}` : ""})` : ""}`
+    : `${where} could not be loaded or failed to start (a missing file, a wrong MIME type, or a bundler that did not bundle it: pass workerUrl, see the README's "Using it from a bundler")`;
+  return new Error(`clip-burn worker failed: ${detail}`);
+}
+
 export class ClipWorker {
-  /** Same options as Clip.load, plus `workerUrl` (defaults to worker.js next to this file). */
+  /** Same options as Clip.load, plus `workerUrl` (defaults to the package's worker.js). */
   static async load(options = {}) {
     const { workerUrl, onProgress, ...rest } = options;
-    const worker = new Worker(workerUrl ?? new URL("./worker.js", import.meta.url), { type: "module" });
-    const client = new ClipWorker(worker);
-    await client._call("load", [rest], [], onProgress);
+    if (rest.weights != null) rest.weights = absolute(rest.weights);
+    if (rest.wasmUrl != null) rest.wasmUrl = absolute(rest.wasmUrl);
+    const [worker, where] = startWorker(workerUrl);
+    const client = new ClipWorker(worker, where);
+    try {
+      await client._call("load", [rest], [], onProgress);
+    } catch (e) {
+      client._close(e);
+      throw e;
+    }
     return client;
   }
 
-  constructor(worker) {
+  constructor(worker, where = "the clip-burn worker") {
     this.worker = worker;
     this.nextId = 0;
     this.pending = new Map();
     this.state = null;
+    this._failure = null;
+    this._disposed = false;
     const self = this;
     this.cache = {
       get size() {
@@ -40,24 +84,47 @@ export class ClipWorker {
       if (!p) return;
       if (data.progress) return p.onProgress?.(...data.progress);
       this.pending.delete(data.id);
-      if (data.state !== undefined) this.state = data.state;
-      if (data.error !== undefined) p.reject(new Error(data.error));
+      if (data.state) this.state = data.state;
+      if (data.error !== undefined) p.reject(new Error(data.error || "clip-burn worker failed with an empty message"));
       else p.resolve(data.result);
     };
     worker.onerror = (e) => {
-      for (const p of this.pending.values()) p.reject(new Error(`clip-burn worker failed: ${e.message}`));
-      this.pending.clear();
+      e.preventDefault?.();
+      this._close(workerFailure(e, where));
+    };
+    worker.onmessageerror = () => {
+      this._close(new Error("clip-burn worker failed: a message from the worker could not be deserialised"));
     };
   }
 
+  /** Stops the worker and rejects every call in flight, and every later one, with `error`. */
+  _close(error) {
+    this._failure ??= error;
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(this._failure);
+    this.pending.clear();
+  }
+
   _call(method, args, transfer = [], onProgress) {
+    if (this._failure) return Promise.reject(this._failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, method, args }, transfer);
+      try {
+        this.worker.postMessage({ id, method, args }, transfer);
+      } catch (e) {
+        // DataCloneError: something in the arguments cannot cross to a worker.
+        this.pending.delete(id);
+        reject(new Error(`cannot send ${method}'s arguments to the clip-burn worker: ${e?.message ?? e}`));
+      }
     });
   }
 
+  /** True once dispose() was called. */
+  get disposed() {
+    return this._disposed;
+  }
+  /** The backend the model ran on (kept after dispose()). */
   get backend() {
     return this.state?.backend;
   }
@@ -75,10 +142,12 @@ export class ClipWorker {
   }
 
   async classify(image, labels, options) {
+    if (this._failure) throw this._failure;
     const [img, transfer] = await transferable(image);
     return this._call("classify", [img, labels, options], transfer);
   }
   async embedImage(image) {
+    if (this._failure) throw this._failure;
     const [img, transfer] = await transferable(image);
     return this._call("embedImage", [img], transfer);
   }
@@ -88,7 +157,16 @@ export class ClipWorker {
   classifier(labels, templates) {
     return this._call("classifier", [labels, templates]);
   }
+  /** Frees the model and stops the worker; later calls reject with "this ClipWorker was disposed". */
   dispose() {
-    this._call("dispose", []).finally(() => this.worker.terminate());
+    if (this._disposed) return;
+    this._disposed = true;
+    const disposed = new Error("this ClipWorker was disposed");
+    if (this._failure) return;
+    this._call("dispose", []).then(
+      () => this._close(disposed),
+      () => this._close(disposed),
+    );
+    this._failure = disposed; // calls after dispose() reject at once; the dispose call itself is in flight
   }
 }

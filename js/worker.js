@@ -27,6 +27,7 @@ self.onmessage = async ({ data: { id, method, args } }) => {
     }
     self.postMessage({ id, result, state: state() });
   } catch (e) {
-    self.postMessage({ id, error: e instanceof Error ? e.message : String(e), state: state() });
+    const message = e instanceof Error ? e.message || e.name : String(e ?? "");
+    self.postMessage({ id, error: message || `${method} failed with no message`, state: state() });
   }
 };
