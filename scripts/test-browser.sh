@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The npm package's and the demo page's tests in headless Chromium: builds pkg/, installs Debian's
+# The npm package's, the demo page's and the consumer apps' tests in headless Chromium: builds pkg/, installs Debian's
 # chromium and the npm dependencies when missing, builds the native CLI when missing (the demo test
-# compares with `clip-burn classify`), then runs Node's test runner over tests/browser/.
+# compares with `clip-burn classify`), then runs Node's test runner over tests/browser/ and tests/apps/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
@@ -19,4 +19,6 @@ if [ ! -x "$CLIP_BURN_BIN" ]; then
   cargo build --locked --features clip-model/wgpu,clip-trainer/wgpu,clip-trainer/cuda
 fi
 bash scripts/build-wasm.sh
-node --test --test-concurrency=1 tests/browser/
+# tests/apps/: the packed package in Vite, webpack and plain-page apps (their tools from
+# tests/apps/package-lock.json, through the npm cache after the first run).
+node --test --test-concurrency=1 tests/browser/ tests/apps/

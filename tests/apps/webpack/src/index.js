@@ -1,0 +1,3 @@
+import { run, show } from "../../shared/app.js";
+
+show(run());

@@ -1,0 +1,104 @@
+// ClipWorker's contract with the page (issue: the npm package in real web apps): weights given
+// as a relative URL or a URL object mean what they mean on the page; a worker that cannot start
+// and errors inside the worker reach the caller with their message; Clip and ClipWorker after
+// dispose(). Run with scripts/test-browser.sh (it builds pkg/ first).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer } from "./server.js";
+import { launch, openPage } from "./browser.js";
+
+let server, base;
+
+before(async () => {
+  ({ server, url: base } = await startServer());
+});
+after(() => server?.close());
+
+async function withPage(fn) {
+  const { context } = await launch({ gpu: false });
+  try {
+    const { page, errors } = await openPage(context, base);
+    await fn(page, errors);
+  } finally {
+    await context.close();
+  }
+}
+
+test("ClipWorker: relative and URL-object weights are the page's; errors carry their messages; dispose()", async () => {
+  await withPage(async (page) => {
+    const r = await page.evaluate(async () => {
+      const attempt = async (fn) => {
+        try {
+          await fn();
+          return "no error";
+        } catch (e) {
+          return `${e instanceof Error}: ${e.message}`;
+        }
+      };
+      // The page is /tests/browser/page.html: these name /tests/fixtures/..., not /js/...
+      const model = await (await fetch("../fixtures/vit_quickgelu.json")).text();
+      const blob = await (await fetch("../fixtures/images/chelsea.jpg")).blob();
+      const labels = ["cat", "dog", "coffee"];
+      const relative = await ClipWorker.load({ weights: "../fixtures/vit_quickgelu.safetensors", model, backend: "cpu" });
+      const byString = await relative.classify(blob, labels);
+      const urlObject = await ClipWorker.load({ weights: new URL("../fixtures/vit_quickgelu.safetensors", location.href), model, backend: "cpu" });
+      const byUrl = await urlObject.classify(blob, labels);
+      urlObject.dispose();
+      relative.dispose();
+      const afterDispose = {
+        backend: relative.backend,
+        embedDim: relative.embedDim,
+        disposed: relative.disposed,
+        classify: await attempt(() => relative.classify(blob, labels)),
+        embedText: await attempt(() => relative.embedText("a cat")),
+      };
+      relative.dispose(); // twice: nothing happens
+      return {
+        byString,
+        byUrl,
+        afterDispose,
+        missingWeights: await attempt(() => ClipWorker.load({ weights: "../fixtures/nope.safetensors", model })),
+        badModel: await attempt(() => ClipWorker.load({ weights: "../fixtures/vit_quickgelu.safetensors", model: "ViT-Q-99" })),
+        noWorkerScript: await attempt(() => ClipWorker.load({ weights: "../fixtures/vit_quickgelu.safetensors", model, workerUrl: "/js/no-such-worker.js" })),
+        workerThrows: await attempt(() => ClipWorker.load({ weights: "../fixtures/vit_quickgelu.safetensors", model, workerUrl: URL.createObjectURL(new Blob(["throw new Error('boom at start')"], { type: "text/javascript" })) })),
+        notCloneable: await attempt(() => ClipWorker.load({ weights: "../fixtures/vit_quickgelu.safetensors", model: { f() {} } })),
+      };
+    });
+    assert.deepEqual(r.byString.map((x) => x.label), r.byUrl.map((x) => x.label));
+    assert.equal(r.byString[0].label, r.byUrl[0].label);
+    r.byString.forEach((x, i) => assert.ok(Math.abs(x.score - r.byUrl[i].score) < 1e-6));
+    assert.deepEqual(r.afterDispose, {
+      backend: "cpu", embedDim: 32, disposed: true,
+      classify: "true: this ClipWorker was disposed", embedText: "true: this ClipWorker was disposed",
+    });
+    assert.match(r.missingWeights, new RegExp(`^true: could not download weights from ${base}/tests/fixtures/nope.safetensors: HTTP 404`), "resolved against the page, the worker's message");
+    assert.match(r.badModel, /^true: unknown model "ViT-Q-99"/);
+    assert.match(r.noWorkerScript, /^true: clip-burn worker failed: .*no-such-worker\.js could not be loaded/);
+    assert.match(r.workerThrows, /^true: clip-burn worker failed: .*boom at start/);
+    assert.match(r.notCloneable, /^true: cannot send load's arguments to the clip-burn worker: /);
+    for (const m of Object.values(r).filter((v) => typeof v === "string")) assert.doesNotMatch(m, /undefined/);
+  });
+});
+
+test("Clip after dispose(): properties keep their values, methods throw a clear error", async () => {
+  await withPage(async (page) => {
+    const r = await page.evaluate(async () => {
+      const model = await (await fetch("../fixtures/vit_quickgelu.json")).text();
+      const clip = await clipBurn.Clip.load({ weights: "../fixtures/vit_quickgelu.safetensors", model, backend: "cpu" });
+      const before = { backend: clip.backend, embedDim: clip.embedDim, config: clip.config, disposed: clip.disposed };
+      clip.dispose();
+      clip.dispose();
+      const attempt = async (fn) => fn().then(() => "no error", (e) => `${e instanceof Error}: ${e.message}`);
+      return {
+        before,
+        after: { backend: clip.backend, embedDim: clip.embedDim, config: clip.config, disposed: clip.disposed },
+        embedText: await attempt(() => clip.embedText("a cat")),
+        embedImage: await attempt(() => clip.embedImage(new ImageData(4, 4))),
+        classify: await attempt(() => clip.classify(new ImageData(4, 4), ["cat"])),
+      };
+    });
+    assert.equal(r.before.disposed, false);
+    assert.deepEqual(r.after, { ...r.before, disposed: true });
+    for (const k of ["embedText", "embedImage", "classify"]) assert.equal(r[k], "true: this Clip was disposed", k);
+  });
+});
