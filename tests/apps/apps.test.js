@@ -7,7 +7,9 @@
 // loading the weights by a URL relative to the page. Apps:
 //   - Vite 8: dev server, and production build (`vite build` + `vite preview`); its TypeScript
 //     type-checks with `tsc --strict`;
-//   - Vite 7 dev server with the one setting README asks of it (optimizeDeps.exclude);
+//     the build also runs with workerUrl and wasmUrl from the exported entries (?override);
+//   - Vite 7: dev server with the one setting README asks of it (optimizeDeps.exclude), and
+//     production build with none;
 //   - webpack 5 production build, no configuration for clip-burn;
 //   - a page with no bundler (an import map to node_modules, a static server).
 // Run by scripts/test-browser.sh (node --test tests/apps/).
@@ -156,10 +158,28 @@ test("Vite 8 app: dev server", { timeout: PAGE_TIMEOUT + 90_000 }, async () => {
   }
 });
 
-test("Vite 8 app: production build (vite build + vite preview)", { timeout: PAGE_TIMEOUT + 180_000 }, async () => {
+test("Vite 8 app: production build (vite build + vite preview); also with workerUrl and wasmUrl from the exported entries", { timeout: 2 * PAGE_TIMEOUT + 180_000 }, async () => {
   run(process.execPath, [join(apps, "node_modules/vite/bin/vite.js"), "build"], join(apps, "vite"));
   const url = `http://127.0.0.1:${await freePort()}/`;
   const server = await startProcess([join(apps, "node_modules/vite/bin/vite.js"), "preview", "--host", "127.0.0.1", "--port", new URL(url).port, "--strictPort"], join(apps, "vite"), url);
+  try {
+    const plain = await openApp(url, server.log);
+    check(plain);
+    assert.deepEqual(plain.result.overrides, {});
+    const overridden = await openApp(`${url}?override`, server.log);
+    check(overridden);
+    assert.match(overridden.result.overrides.workerUrl, /^\/assets\/worker-.*\.js$/, "clip-burn/worker-script?worker&url");
+    assert.match(overridden.result.overrides.wasmUrl, /^\/assets\/clip_wasm_bg-.*\.wasm$/, "clip-burn/clip_wasm_bg.wasm?url");
+  } finally {
+    server.stop();
+  }
+});
+
+test("Vite 7 app: production build (vite build + vite preview), no setting", { timeout: PAGE_TIMEOUT + 180_000 }, async () => {
+  const vite7 = join(apps, "node_modules/vite7/bin/vite.js");
+  run(process.execPath, [vite7, "build", "--outDir", "dist7"], join(apps, "vite"));
+  const url = `http://127.0.0.1:${await freePort()}/`;
+  const server = await startProcess([vite7, "preview", "--outDir", "dist7", "--host", "127.0.0.1", "--port", new URL(url).port, "--strictPort"], join(apps, "vite"), url);
   try {
     check(await openApp(url, server.log));
   } finally {

@@ -1,6 +1,10 @@
 // The Vite app (TypeScript, checked with tsc --strict): what tests/apps/shared/app.js does, typed.
 import { Clip, type Ranked } from "clip-burn";
 import { ClipWorker } from "clip-burn/worker";
+// The overrides README shows, for tools that do not find the files: the worker bundled with its
+// imports, the .wasm as an asset (used when the page's URL has ?override).
+import workerUrl from "clip-burn/worker-script?worker&url";
+import wasmUrl from "clip-burn/clip_wasm_bg.wasm?url";
 
 interface Row {
   picture: string;
@@ -53,18 +57,19 @@ async function classifyAll(model: Clip | ClipWorker, pics: Picture[], labels: st
 }
 
 async function run() {
+  const overrides = new URLSearchParams(location.search).has("override") ? { workerUrl, wasmUrl } : {};
   const [labels, templates, pics] = await Promise.all([lines("classnames.txt"), lines("templates.txt"), pictures()]);
-  const clip = await Clip.load({ weights: "clip-synth.bpk" });
+  const clip = await Clip.load({ weights: "clip-synth.bpk", wasmUrl: overrides.wasmUrl });
   const inPage = await classifyAll(clip, pics, labels, templates);
   const backend: "webgpu" | "cpu" = clip.backend;
   clip.dispose();
   const error = await clip.embedText("a star").then(() => "no error", (e: unknown) => (e instanceof Error ? e.message : String(e)));
   const afterDispose = { backend: clip.backend, disposed: clip.disposed, error };
-  const worker = await ClipWorker.load({ weights: "clip-synth.bpk", onProgress: (loaded: number, total: number) => void [loaded, total] });
+  const worker = await ClipWorker.load({ weights: "clip-synth.bpk", ...overrides, onProgress: (loaded: number, total: number) => void [loaded, total] });
   const inWorker = await classifyAll(worker, pics, labels, templates);
   const workerBackend = worker.backend;
   worker.dispose();
-  return { backend, workerBackend, inPage, inWorker, afterDispose };
+  return { backend, workerBackend, inPage, inWorker, afterDispose, overrides };
 }
 
 const pre = document.getElementById("result");
