@@ -11,6 +11,7 @@ use clip_model::{normalize, zero_shot, Clip};
 use serde::Serialize;
 
 use crate::commands::{load_image, rows};
+use crate::output::Skipped;
 use crate::data::source::{RawSample, Source, IMAGE_EXTENSIONS};
 
 /// A torchvision `ImageFolder`: one sub-directory per class, sorted by name. Class names come
@@ -39,7 +40,7 @@ impl ImageFolder {
             if names.len() != folders.len() {
                 bail!("{}: {} names for {} class folders", names_file.display(), names.len(), folders.len());
             }
-            names
+            match_by_name(names, &folders, &names_file)
         } else {
             folders.iter().map(|f| f.file_name().unwrap_or_default().to_string_lossy().replace('_', " ")).collect()
         };
@@ -59,6 +60,32 @@ impl ImageFolder {
         }
         Ok(Self { classes, images })
     }
+}
+
+/// torchvision's convention: line i of classnames.txt names the i-th folder in sorted order.
+/// When the file holds exactly the folders' names (or them with `_` as spaces) in another
+/// order, that convention would pair each folder with another class's name: each folder keeps
+/// its own name instead, and a note says so.
+fn match_by_name(names: Vec<String>, folders: &[PathBuf], file: &Path) -> Vec<String> {
+    let folder_names: Vec<String> = folders.iter().map(|f| f.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+    let spellings: [fn(&String) -> String; 2] = [|n| n.clone(), |n| n.replace('_', " ")];
+    for spelling in spellings {
+        let own: Vec<String> = folder_names.iter().map(spelling).collect();
+        if own == names {
+            return names;
+        }
+        let (mut a, mut b) = (own.clone(), names.clone());
+        a.sort();
+        b.sort();
+        if a == b {
+            eprintln!(
+                "note: {} lists the class folders' own names in another order than the folders' sorted one; each folder is paired with its own name",
+                crate::output::sanitised(&file.display().to_string())
+            );
+            return own;
+        }
+    }
+    names
 }
 
 /// Templates from a file (one per line, each with `{}`), or the folder's `templates.txt`, or
@@ -82,27 +109,49 @@ pub fn templates(file: Option<&Path>, folder: &Path) -> Result<Vec<String>> {
 pub struct ZeroShot {
     pub top1: f64,
     pub top5: f64,
+    /// Images scored (unreadable ones are skipped and reported, not counted).
     pub images: usize,
     pub classes: usize,
+    pub skipped: usize,
 }
 
-/// Zero-shot accuracy of `model` on `folder` with prompt ensembling over `templates`.
+/// Zero-shot accuracy of `model` on `folder` with prompt ensembling over `templates`. An image
+/// that cannot be read or decoded is skipped and reported on stderr.
 pub fn zero_shot(model: &Clip, folder: &ImageFolder, templates: &[String], batch: usize, device: &Device) -> Result<ZeroShot> {
     let tokenizer = Tokenizer::new()?;
     let classifier = zero_shot::classifier(model, &tokenizer, &folder.classes, templates, 256, device)?;
-    let (mut top1, mut top5) = (0usize, 0usize);
+    let (mut top1, mut top5, mut scored) = (0usize, 0usize, 0usize);
+    let mut skipped = Skipped::new("zero-shot evaluation", "images");
     for chunk in folder.images.chunks(batch.max(1)) {
-        let pixels: Vec<Pixels> = chunk.iter().map(|(p, _)| load_image(p, model)).collect::<Result<_>>()?;
+        let mut pixels = Vec::with_capacity(chunk.len());
+        let mut labels = Vec::with_capacity(chunk.len());
+        for (path, label) in chunk {
+            match load_image(path, model) {
+                Ok(p) => {
+                    pixels.push(p);
+                    labels.push(*label);
+                }
+                Err(e) => skipped.add(format!("{e:#}")),
+            }
+        }
+        if pixels.is_empty() {
+            continue;
+        }
         let features = model.encode_image(Pixels::batch(&pixels, device)?);
         let scores = normalize(features).matmul(classifier.clone().transpose());
-        for (row, (_, label)) in rows(scores)?.iter().zip(chunk) {
-            let rank = row.iter().filter(|&&s| s > row[*label]).count();
+        for (row, label) in rows(scores)?.iter().zip(labels) {
+            let rank = row.iter().filter(|&&s| s > row[label]).count();
             top1 += (rank == 0) as usize;
             top5 += (rank < 5) as usize;
         }
+        scored += pixels.len();
     }
-    let n = folder.images.len();
-    Ok(ZeroShot { top1: top1 as f64 / n as f64, top5: top5 as f64 / n as f64, images: n, classes: folder.classes.len() })
+    skipped.report();
+    if scored == 0 {
+        bail!("zero-shot evaluation: none of the {} images could be read", folder.images.len());
+    }
+    let f = |x: usize| x as f64 / scored as f64;
+    Ok(ZeroShot { top1: f(top1), top5: f(top5), images: scored, classes: folder.classes.len(), skipped: skipped.count() })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,16 +165,25 @@ pub struct Retrieval {
     pub pairs: usize,
 }
 
-/// Reads up to `limit` usable pairs of `source` (one pass, seed 0 order), skipping broken ones.
+/// Reads up to `limit` usable pairs of `source` (one pass, seed 0 order); broken ones are
+/// skipped and reported on stderr.
 pub fn read_pairs(source: &Source, limit: usize) -> Vec<(Vec<u8>, String)> {
     let mut pairs = Vec::new();
+    let mut skipped = Skipped::new("retrieval data", "pairs");
     source.pass(0, 0, &mut |raw: RawSample| {
-        let bytes = raw.image.as_ref().and_then(|image| image.read().ok()).map(|b| b.into_owned());
-        if let (Some(bytes), Some(caption)) = (bytes, raw.caption) {
-            pairs.push((bytes, caption));
+        let bytes = match (&raw.problem, &raw.image) {
+            (Some(problem), _) => Err(problem.clone()),
+            (None, Some(image)) => image.read().map(|b| b.into_owned()).map_err(|e| e.to_string()),
+            (None, None) => Err("no image".into()),
+        };
+        match (bytes, raw.caption) {
+            (Ok(bytes), Some(caption)) => pairs.push((bytes, caption)),
+            (Err(problem), _) => skipped.add(format!("{}: {problem}", raw.key)),
+            (Ok(_), None) => skipped.add(format!("{}: no caption", raw.key)),
         }
         pairs.len() < limit
     });
+    skipped.report();
     pairs
 }
 
@@ -139,18 +197,34 @@ pub fn retrieval(model: &Clip, pairs: &[(Vec<u8>, String)], batch: usize, device
     let size = model.config.vision_cfg.image_size;
     let mut image_features = Vec::new();
     let mut text_features = Vec::new();
-    for chunk in pairs.chunks(batch.max(1)) {
-        let pixels: Vec<Pixels> = chunk
-            .iter()
-            .map(|(bytes, _)| preprocess::preprocess_bytes(bytes, size).map_err(anyhow::Error::from))
-            .collect::<Result<_>>()?;
+    let mut skipped = Skipped::new("retrieval evaluation", "pairs");
+    let mut n = 0;
+    let batch = batch.max(1);
+    for (c, chunk) in pairs.chunks(batch).enumerate() {
+        let mut pixels = Vec::with_capacity(chunk.len());
+        let mut captions = Vec::with_capacity(chunk.len());
+        for (i, (bytes, caption)) in chunk.iter().enumerate() {
+            match preprocess::preprocess_bytes(bytes, size) {
+                Ok(p) => {
+                    pixels.push(p);
+                    captions.push(caption.as_str());
+                }
+                Err(e) => skipped.add(format!("pair {}: {e}", c * batch + i + 1)),
+            }
+        }
+        if pixels.is_empty() {
+            continue;
+        }
+        n += pixels.len();
         image_features.push(normalize(model.encode_image(Pixels::batch(&pixels, device)?)));
-        let captions: Vec<&str> = chunk.iter().map(|(_, c)| c.as_str()).collect();
         text_features.push(normalize(zero_shot::encode_texts(model, &tokenizer, &captions, batch, device)?));
+    }
+    skipped.report();
+    if n == 0 {
+        bail!("retrieval evaluation: none of the {} images could be decoded", pairs.len());
     }
     let images = Tensor::cat(image_features, 0);
     let texts = Tensor::cat(text_features, 0);
-    let n = pairs.len();
     let sims = rows(images.matmul(texts.transpose()))?;
     let rank_of = |scores: &dyn Fn(usize) -> f32, positive: usize| (0..n).filter(|&j| scores(j) > scores(positive)).count();
     let (mut i2t, mut t2i) = ([0usize; 3], [0usize; 3]);

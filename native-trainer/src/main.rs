@@ -1,29 +1,15 @@
 //! `clip-burn`: the native command line of clip-burn.
 
-mod allocator;
-mod checkpoint;
-mod commands;
-mod contrast;
-mod data;
-mod dist;
-mod eval;
-mod model_args;
-mod optim;
-mod plot;
-mod precision;
-mod recompute;
-mod rng;
-mod synth;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use clip_trainer::{allocator, commands, output, usage};
 
 #[derive(Parser)]
 #[command(name = "clip-burn", version, about = "CLIP on burn: tokenize, embed, classify, convert, generate data, train, evaluate and plot")]
 struct Cli {
     /// Device: cpu, wgpu, cuda[:N], or best (the best one compiled in).
-    #[arg(long, global = true, default_value = "best")]
+    #[arg(long, global = true, default_value = "best", value_parser = usage::device_name)]
     device: String,
 
     #[command(subcommand)]
@@ -68,14 +54,14 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {}", msg.lines().next().unwrap_or(""));
         std::process::exit(1);
     }));
-    let argv = match commands::train::expand_config(std::env::args().collect()) {
+    let argv = match arguments().and_then(commands::train::expand_config) {
         Ok(argv) => argv,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(e),
     };
-    let cli = Cli::parse_from(argv);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
     // `best` becomes the backend it stands for here, so data-parallel ranks spread over
     // `cuda:LOCAL_RANK` and reports name the device.
     let device = clip_model::device::resolve(&cli.device);
@@ -96,10 +82,46 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", chain.join(": ").replace('\n', " "));
-            ExitCode::from(1)
-        }
+        Err(e) => fail(e),
     }
+}
+
+/// The command line, each argument as UTF-8 (a usage error names the first that is not).
+fn arguments() -> anyhow::Result<Vec<String>> {
+    std::env::args_os()
+        .enumerate()
+        .map(|(i, arg)| {
+            arg.into_string().map_err(|arg| usage::usage(format!("argument {i} ({arg:?}) is not valid UTF-8")))
+        })
+        .collect()
+}
+
+/// Reports a failure on one line: exit status 2 for a usage error, 1 for any other; a write to a
+/// closed stdout ends the process quietly, as other Unix tools do (status 141, as for SIGPIPE).
+fn fail(e: anyhow::Error) -> ExitCode {
+    if usage::is_broken_pipe(&e) {
+        return ExitCode::from(141);
+    }
+    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    eprintln!("error: {}", output::one_line(&chain.join(": ")));
+    ExitCode::from(if usage::is_usage(&e) { 2 } else { 1 })
+}
+
+/// clap's own errors on one line plus its one-line hint; `--help` and `--version` as clap prints them.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+    }
+    // clap's first paragraph is the error (with the missing arguments, if any, on lines of
+    // their own); then a tip, the usage and "For more information".
+    let text = e.render().to_string();
+    let (error, rest) = text.trim_start().split_once("\n\n").unwrap_or((text.trim_start(), ""));
+    let error = error.strip_prefix("error: ").unwrap_or(error);
+    eprintln!("error: {}", output::one_line(error));
+    if let Some(hint) = rest.lines().map(str::trim).find(|l| l.starts_with("tip:") || l.starts_with("For more information")) {
+        eprintln!("{hint}");
+    }
+    ExitCode::from(2)
 }

@@ -40,7 +40,28 @@ impl ModelArgs {
         let spinner = spinner(format!("loading {}", self.weights.display()));
         let model = import::load_file(config.as_ref(), &self.weights, device)?;
         spinner.finish_and_clear();
+        report_ignored_objects(&self.weights);
         Ok(model)
+    }
+}
+
+/// Says on stderr which Python objects of a `torch.save` file were not used (parsed, never run):
+/// an unknown GLOBAL beside the tensors is not an error, but not silent either.
+fn report_ignored_objects(weights: &Path) {
+    let is_pickle = std::fs::File::open(weights)
+        .and_then(|mut f| {
+            let mut head = [0u8; 4];
+            std::io::Read::read_exact(&mut f, &mut head).map(|()| head)
+        })
+        .is_ok_and(|head| import::detect_format(&head).ok() == Some(import::FileFormat::Pytorch));
+    let Some(ignored) = is_pickle.then(|| import::pytorch_ignored_objects(weights).ok()).flatten() else { return };
+    if !ignored.is_empty() {
+        eprintln!(
+            "note: {}: ignored {} Python object(s) that are not tensors (parsed, not run): {}",
+            crate::output::sanitised(&weights.display().to_string()),
+            ignored.len(),
+            crate::output::sanitised(&ignored.join(", "))
+        );
     }
 }
 

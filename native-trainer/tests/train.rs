@@ -167,6 +167,31 @@ fn training_learns_evaluates_and_plots() {
     assert_eq!((img.width(), img.height()), (1200, 900));
 }
 
+/// One unreadable picture in `--zeroshot-data`: skipped and reported at each evaluation; the
+/// run still writes its checkpoint and final weights (an evaluation never costs the weights).
+#[test]
+fn an_unreadable_evaluation_picture_costs_no_weights() {
+    let dir = scratch("bad-eval");
+    let zs = dir.join("zero-shot");
+    for file in walk(&data().join("zero-shot")) {
+        let to = zs.join(file.strip_prefix(data().join("zero-shot")).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &to).unwrap();
+    }
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(&zs).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    classes.sort();
+    std::fs::write(classes[0].join("9999.png"), b"\x89PNG\r\n\x1a\nbroken").unwrap();
+    let logs = dir.join("logs");
+    let mut args = train_args(&dir, logs.to_str().unwrap(), "2");
+    args.extend(["--zeroshot-data".into(), zs.display().to_string()]);
+    let out = ok(clip_burn(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("skipped 1 images") && stderr.contains("9999.png"), "{stderr}");
+    assert!(logs.join("final.bpk").is_file() && logs.join("checkpoints/step-00000002.bpk").is_file());
+    let metrics = std::fs::read_to_string(logs.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().filter(|l| l.contains("zero_shot_top1")).count(), 1, "{metrics}");
+}
+
 #[test]
 fn a_killed_run_resumes_onto_the_same_curve() {
     let dir = scratch("resume");
@@ -330,11 +355,11 @@ fn bench_matmul_checks_every_layout_on_the_test_device() {
     assert_eq!(timings[1]["shape"], serde_json::json!([3, 16, 8, 4]));
     assert!(timings.iter().all(|t| t["tflops"].as_f64().unwrap() > 0.0), "{report}");
     let out = bench(&["--shape", "64x0x8"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("every size must be positive"));
+    assert!(out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("every size must be positive"));
     for (shape, error) in [("64x8", "expected MxKxN or BxMxKxN"), ("4x4xfour", "expected MxKxN"), ("100000x100000x2", "over 2^31 elements")] {
         let out = bench(&["--shape", shape]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.code() == Some(1) && stderr.contains(error) && !stderr.contains("panicked"), "{shape}: {stderr}");
+        assert!(out.status.code() == Some(2) && stderr.contains(error) && !stderr.contains("panicked"), "{shape}: {stderr}");
     }
     // `CUBEK_MATMUL=cublas` is a known name, and off CUDA it changes nothing: cubek's kernels run.
     let out = ok(bench_with(Some("cublas"), &["--shape", "8x8x8", "--json"]));
@@ -360,14 +385,14 @@ fn bench_allreduce_checks_both_paths_on_the_test_device() {
     assert_eq!(report["values"], 300007);
     assert_eq!(report["transport"], "tcp");
     assert!(report["transport_ms"].as_f64().unwrap() > 0.0 && report["through_host_ms"].as_f64().unwrap() > 0.0, "{report}");
-    for (extra, error) in [
-        (vec!["--values", "0"], "must be positive"),
-        (vec!["--values", "3000000000"], "over 2^31 values"),
-        (vec!["--dist-backend", "nccl"], "needs --device cuda"),
+    for (extra, code, error) in [
+        (vec!["--values", "0"], 2, "--values"),
+        (vec!["--values", "3000000000"], 2, "must be from 1 to 2147483647"),
+        (vec!["--dist-backend", "nccl"], 1, "needs --device cuda"),
     ] {
         let out = bench(&extra);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.code() == Some(1) && stderr.contains(error) && !stderr.contains("panicked"), "{extra:?}: {stderr}");
+        assert!(out.status.code() == Some(code) && stderr.contains(error) && !stderr.contains("panicked"), "{extra:?}: {stderr}");
     }
 }
 

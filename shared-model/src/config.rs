@@ -73,6 +73,28 @@ fn default_vocab_size() -> usize {
     49408
 }
 
+/// The largest sizes a config may ask for (open_clip's largest model, ViT-bigG-14, is within
+/// each with room to spare): a config is read from files, and sizes are allocated from it.
+pub struct Limits {
+    pub width: usize,
+    pub layers: usize,
+    pub image_size: usize,
+    pub context_length: usize,
+    pub vocab_size: usize,
+    pub mlp_ratio: f64,
+    pub params: u64,
+}
+
+pub const LIMITS: Limits = Limits {
+    width: 8192,
+    layers: 128,
+    image_size: 1024,
+    context_length: 1024,
+    vocab_size: 1 << 20,
+    mlp_ratio: 16.0,
+    params: 10_000_000_000,
+};
+
 /// The model names `--model` accepts (open_clip's), without the `-quickgelu` variants.
 pub const PRESETS: [&str; 9] = [
     "RN50",
@@ -198,6 +220,38 @@ impl ClipConfig {
         if t.context_length == 0 || t.vocab_size == 0 || t.layers == 0 {
             return bad("text_cfg context_length, vocab_size and layers must be positive".into());
         }
+        // Upper bounds, checked before anything is sized from them: a config comes from a file.
+        let layers = match v.layers {
+            VisionLayers::Vit(n) => vec![n],
+            VisionLayers::ResNet(stages) => stages.to_vec(),
+        };
+        for (name, value, max) in [
+            ("embed_dim", self.embed_dim, LIMITS.width),
+            ("vision_cfg.width", v.width, LIMITS.width),
+            ("vision_cfg.head_width", v.head_width, LIMITS.width),
+            ("vision_cfg.image_size", v.image_size, LIMITS.image_size),
+            ("vision_cfg.layers", layers.iter().copied().max().unwrap_or(0), LIMITS.layers),
+            ("text_cfg.width", t.width, LIMITS.width),
+            ("text_cfg.layers", t.layers, LIMITS.layers),
+            ("text_cfg.context_length", t.context_length, LIMITS.context_length),
+            ("text_cfg.vocab_size", t.vocab_size, LIMITS.vocab_size),
+        ] {
+            if value > max {
+                return bad(format!("{name} {value} is over the limit of {max}"));
+            }
+        }
+        if matches!(v.layers, VisionLayers::Vit(0)) || v.image_size == 0 {
+            return bad("vision_cfg.layers and image_size must be positive".into());
+        }
+        for (name, ratio) in [("vision_cfg.mlp_ratio", v.mlp_ratio), ("text_cfg.mlp_ratio", t.mlp_ratio)] {
+            if !(ratio > 0.0 && ratio <= LIMITS.mlp_ratio) {
+                return bad(format!("{name} {ratio} must be above 0 and at most {}", LIMITS.mlp_ratio));
+            }
+        }
+        let params = self.approx_params();
+        if params > LIMITS.params {
+            return bad(format!("the model would have about {:.1}B parameters, over the limit of {:.0}B", params as f64 / 1e9, LIMITS.params as f64 / 1e9));
+        }
         match v.layers {
             VisionLayers::Vit(_) => {
                 let Some(patch) = v.patch_size.filter(|p| *p > 0) else {
@@ -220,6 +274,48 @@ impl ClipConfig {
             }
         }
         Ok(())
+    }
+
+    /// The number of parameters, approximately (biases and norms of the ResNet stem left out):
+    /// to bound a config and to compare it with a weight file before anything is allocated.
+    pub fn approx_params(&self) -> u64 {
+        let v = &self.vision_cfg;
+        let t = &self.text_cfg;
+        let n = |x: usize| x as u64;
+        // A residual attention block: q/k/v/out projections, the MLP, two LayerNorms.
+        let block = |w: usize, ratio: f64| {
+            let hidden = (w as f64 * ratio) as u64;
+            4 * n(w) * n(w) + 4 * n(w) + 2 * n(w) * hidden + hidden + n(w) + 4 * n(w)
+        };
+        let vision = match v.layers {
+            VisionLayers::Vit(layers) => {
+                let patch = v.patch_size.unwrap_or(1).max(1);
+                let grid = n(v.image_size / patch);
+                3 * n(patch) * n(patch) * n(v.width) + (grid * grid + 2) * n(v.width) + 4 * n(v.width)
+                    + n(layers) * block(v.width, v.mlp_ratio)
+                    + n(v.width) * n(self.embed_dim)
+            }
+            VisionLayers::ResNet(stages) => {
+                let w = n(v.width);
+                let stem = 27 * w / 2 + 9 * (w / 2) * (w / 2) + 9 * (w / 2) * w;
+                let mut inplanes = w;
+                let mut total = stem;
+                for (i, &blocks) in stages.iter().enumerate() {
+                    let planes = w << i;
+                    // First block: 1x1, 3x3, 1x1 (x4) and the downsample's 1x1; then the others.
+                    total += inplanes * planes + 9 * planes * planes + 4 * planes * planes + inplanes * 4 * planes;
+                    total += n(blocks.saturating_sub(1)) * (4 * planes * planes + 9 * planes * planes + 4 * planes * planes);
+                    inplanes = 4 * planes;
+                }
+                let embed = 32 * w;
+                let grid = n(v.image_size / 32);
+                total + (grid * grid + 1) * embed + 3 * embed * embed + embed * n(self.embed_dim)
+            }
+        };
+        let text = n(t.vocab_size) * n(t.width) + n(t.context_length) * n(t.width) + n(t.layers) * block(t.width, t.mlp_ratio)
+            + 2 * n(t.width)
+            + n(t.width) * n(self.embed_dim);
+        vision.saturating_add(text)
     }
 
     /// The vision tower's number of attention heads (open_clip's rule for each architecture).

@@ -26,6 +26,7 @@ pub mod config;
 pub mod device;
 mod extension;
 mod error;
+pub mod fuzz;
 pub mod import;
 pub mod layer_norm;
 pub mod loss;

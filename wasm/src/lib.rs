@@ -58,7 +58,8 @@ impl ClipModel {
         let config = match model.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(json) if json.starts_with('{') => Some(ClipConfig::from_json_auto(json).map_err(|e| js_error("invalid model config", e))?),
-            Some(name) => Some(ClipConfig::preset(name).map_err(|e| js_error("unknown model", e))?),
+            // The error says "unknown model ..." and lists the known ones.
+            Some(name) => Some(ClipConfig::preset(name).map_err(|e| JsError::new(&e.to_string()))?),
         };
         let device = match backend.as_str() {
             "cpu" => Device::flex(),

@@ -20,6 +20,7 @@ use crate::precision::{store_towers, LossScaler, Precision};
 use crate::model_args::{device, parse_model};
 use crate::optim::{AdamW, AdamWConfig, CLIP_BOUNDS};
 use crate::rng::Rng;
+use crate::usage::{at_least, float, Bound};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Args {
@@ -38,12 +39,12 @@ pub struct TrainArgs {
     #[arg(long)]
     model: String,
     /// Micro-batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least(2usize))]
     batch: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least(1usize))]
     accum_freq: usize,
     /// Timed steps.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = at_least(1usize))]
     steps: usize,
     /// Untimed steps first (kernel compilation, autotune, allocator warm-up).
     #[arg(long, default_value_t = 3)]
@@ -52,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long, required = true)]
     synthetic: bool,
     /// AdamW's learning rate (constant; the step's cost does not depend on it).
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5e-4, value_parser = float(Bound::Open(0.0), Bound::None))]
     lr: f64,
     /// Numeric precision of the step (as `train --precision`).
     #[arg(long, value_enum, default_value_t = Precision::Fp32)]
@@ -94,9 +95,6 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
 }
 
 fn train(args: TrainArgs, device_name: &str) -> Result<()> {
-    if args.batch < 2 || args.steps == 0 {
-        bail!("--batch must be at least 2 and --steps positive");
-    }
     let config = parse_model(&args.model)?;
     let base = device(device_name)?;
     let device = base.clone().autodiff();
@@ -154,9 +152,9 @@ fn train(args: TrainArgs, device_name: &str) -> Result<()> {
         peak_memory_bytes: base.memory_pool_usage().map(|u| u.bytes_reserved).or_else(peak_resident_bytes),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::output::print(serde_json::to_string(&report)?)?;
     } else {
-        println!(
+        crate::output::print(format!(
             "{} batch {} x{} {}{} on {}: {:.1} samples/s, {:.1} ms/step (first step {}), peak memory {}",
             report.model,
             report.batch,
@@ -168,7 +166,7 @@ fn train(args: TrainArgs, device_name: &str) -> Result<()> {
             report.step_ms,
             report.first_step_s.map(|s| format!("{s:.1} s")).unwrap_or_else(|| "not measured".into()),
             report.peak_memory_bytes.map(|b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)).unwrap_or_else(|| "unknown".into())
-        );
+        ))?;
     }
     Ok(())
 }

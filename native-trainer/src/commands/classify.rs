@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::usage::at_least(1usize))]
     batch: usize,
 }
 
@@ -62,7 +62,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         None => args.labels.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
     };
     if labels.is_empty() {
-        anyhow::bail!("no labels given: use --labels a,b,c or --labels-file FILE");
+        return Err(crate::usage::usage("no labels given: use --labels a,b,c or --labels-file FILE"));
     }
     let templates: Vec<String> = match (&args.template_set, args.templates.is_empty()) {
         (Some(_), _) => zero_shot::openai_imagenet_templates().into_iter().map(String::from).collect(),
@@ -90,14 +90,15 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
-    } else {
-        for r in &results {
-            println!("{}", r.image);
-            for l in &r.labels {
-                println!("  {:6.2}%  {}", l.score * 100.0, l.label);
-            }
-        }
+        return crate::output::print(serde_json::to_string_pretty(&results)?);
     }
-    Ok(())
+    let mut text = String::new();
+    for r in &results {
+        text += &r.image;
+        for l in &r.labels {
+            text += &format!("\n  {:6.2}%  {}", l.score * 100.0, l.label);
+        }
+        text.push('\n');
+    }
+    crate::output::print(text.trim_end())
 }

@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Images or texts per forward pass.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::usage::at_least(1usize))]
     batch: usize,
 }
 
@@ -35,7 +35,7 @@ struct Output {
 
 pub fn run(args: Args, device_name: &str) -> Result<()> {
     if args.images.is_empty() && args.texts.is_empty() {
-        anyhow::bail!("nothing to embed: give at least one --image or --text");
+        return Err(crate::usage::usage("nothing to embed: give at least one --image or --text"));
     }
     let device = device(device_name)?;
     let model = args.model.load(&device)?;
@@ -49,7 +49,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let json = serde_json::to_string(&Output { image_features, text_features, logit_scale })?;
     match &args.out {
         Some(path) => std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?,
-        None => println!("{json}"),
+        None => crate::output::print(json)?,
     }
     Ok(())
 }

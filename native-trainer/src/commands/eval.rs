@@ -20,7 +20,7 @@ pub enum Args {
         /// Templates file (one per line with `{}`); default the folder's templates.txt, else ImageNet's 80.
         #[arg(long)]
         templates: Option<PathBuf>,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = crate::usage::at_least(1usize))]
         batch: usize,
     },
     /// Image-text retrieval recall@1/5/10 both ways on captioned pairs (tar shards or CSV).
@@ -31,7 +31,7 @@ pub enum Args {
         #[arg(long)]
         data: String,
         /// Pairs to use (the first N).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = crate::usage::at_least(1usize))]
         num_samples: usize,
         #[arg(long, default_value = "filepath")]
         csv_img_key: String,
@@ -39,7 +39,7 @@ pub enum Args {
         csv_caption_key: String,
         #[arg(long, default_value = "\t")]
         csv_separator: String,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = crate::usage::at_least(1usize))]
         batch: usize,
     },
 }
@@ -68,6 +68,6 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             serde_json::to_string_pretty(&result)?
         }
     };
-    println!("{json}");
+    crate::output::print(json)?;
     Ok(())
 }

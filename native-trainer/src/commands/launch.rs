@@ -12,10 +12,10 @@ use anyhow::{bail, Context, Result};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Processes on this machine (one per GPU).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::usage::between(1usize, 1024))]
     nproc_per_node: usize,
     /// Machines in the job.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::usage::between(1usize, 65536))]
     nnodes: usize,
     /// This machine's index, 0 to nnodes - 1 (node 0 hosts rank 0).
     #[arg(long, default_value_t = 0)]
@@ -31,8 +31,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if args.nproc_per_node == 0 || args.nnodes == 0 || args.node_rank >= args.nnodes {
-        bail!("--nproc-per-node and --nnodes must be positive and --node-rank below --nnodes");
+    if args.node_rank >= args.nnodes {
+        return Err(crate::usage::usage(format!("--node-rank must be below --nnodes ({})", args.nnodes)));
     }
     let exe = std::env::current_exe().context("finding the clip-burn executable")?;
     let world = args.nproc_per_node * args.nnodes;

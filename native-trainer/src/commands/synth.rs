@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::rng::Rng;
 use crate::synth::{self, Pairs, Spec};
+use crate::usage::between;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,19 +16,19 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Training image-caption pairs (seen colour-shape pairs only).
-    #[arg(long, default_value_t = 40_000)]
+    #[arg(long, default_value_t = 40_000, value_parser = between(0usize, 1_000_000_000))]
     train_samples: usize,
-    /// Captioned validation pairs for retrieval (seen pairs, new pictures).
-    #[arg(long, default_value_t = 1_000)]
+    /// Captioned validation pairs for retrieval (seen pairs, new pictures; held in memory while written).
+    #[arg(long, default_value_t = 1_000, value_parser = between(1usize, 100_000))]
     val_samples: usize,
     /// Zero-shot evaluation images per held-out class (16 classes).
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = between(1usize, 100_000))]
     eval_per_class: usize,
     /// Side of the square pictures, in pixels.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = between(8usize, 1024))]
     image_size: usize,
-    /// Samples per webdataset shard.
-    #[arg(long, default_value_t = 5_000)]
+    /// Samples per webdataset shard (each shard is held in memory while written).
+    #[arg(long, default_value_t = 5_000, value_parser = between(1usize, 100_000))]
     shard_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -49,9 +50,6 @@ const VAL: u64 = 1;
 const ZERO_SHOT: u64 = 2;
 
 pub fn run(args: Args) -> Result<()> {
-    if args.image_size < 8 || args.shard_size == 0 {
-        anyhow::bail!("--image-size must be at least 8 and --shard-size positive");
-    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
     let bar = crate::model_args::progress((args.train_samples + args.val_samples + 16 * args.eval_per_class) as u64, "pictures");
 

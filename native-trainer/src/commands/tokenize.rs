@@ -1,14 +1,17 @@
 use std::io::{BufRead, Write};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clip_model::tokenizer::Tokenizer;
+
+/// The longest `--context-length` (the models' is 77; a start and an end token need 2).
+const MAX_CONTEXT_LENGTH: usize = 1 << 16;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Texts to tokenize; stdin lines when none are given.
     texts: Vec<String>,
     /// Context length (ids are padded with 0 or cut, the end token kept last).
-    #[arg(long, default_value_t = 77)]
+    #[arg(long, default_value_t = 77, value_parser = crate::usage::between(2usize, MAX_CONTEXT_LENGTH))]
     context_length: usize,
 }
 
@@ -16,17 +19,16 @@ pub fn run(args: Args) -> Result<()> {
     let tok = Tokenizer::new()?;
     let mut out = std::io::stdout().lock();
     let mut emit = |text: &str| -> Result<()> {
-        writeln!(out, "{}", serde_json::to_string(&tok.encode_padded(text, args.context_length))?)?;
-        Ok(())
+        writeln!(out, "{}", serde_json::to_string(&tok.encode_padded(text, args.context_length))?).context("writing to stdout")
     };
     if args.texts.is_empty() {
-        for line in std::io::stdin().lock().lines() {
-            emit(&line?)?;
+        for (i, line) in std::io::stdin().lock().lines().enumerate() {
+            emit(&line.with_context(|| format!("reading stdin line {}", i + 1))?)?;
         }
     } else {
         for text in &args.texts {
             emit(text)?;
         }
     }
-    Ok(())
+    out.flush().context("writing to stdout")
 }

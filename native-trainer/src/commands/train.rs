@@ -25,6 +25,7 @@ use crate::model_args::{device, parse_model};
 use crate::optim::{clip_scale, cosine_lr, AdamW, AdamWConfig, CLIP_BOUNDS};
 use crate::precision::{compute_model, store_towers, widened, LossScaler, Precision};
 use crate::recompute;
+use crate::usage::{at_least, float, usage, Bound};
 
 #[derive(clap::Args, Debug, Clone, Serialize)]
 #[command(args_override_self = true)]
@@ -43,7 +44,7 @@ pub struct Args {
     #[arg(long)]
     pub train_data: String,
     /// Samples per epoch (needed for tar shards, whose size is unknown; a CSV's default is its row count).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least(1u64))]
     pub train_num_samples: Option<u64>,
     #[arg(long, default_value = "filepath")]
     pub csv_img_key: String,
@@ -55,7 +56,7 @@ pub struct Args {
     /// Retrieval validation pairs (tar shards or CSV), evaluated every `--val-frequency` steps.
     #[arg(long)]
     pub val_data: Option<String>,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = at_least(1usize))]
     pub val_num_samples: usize,
     /// Zero-shot evaluation image folder (class sub-folders, optional classnames.txt / templates.txt).
     #[arg(long)]
@@ -69,35 +70,35 @@ pub struct Args {
     /// Output directory: checkpoints/, metrics.jsonl, final weights.
     #[arg(long, default_value = "logs/run")]
     pub logs: PathBuf,
-    /// Micro-batch size (per step without accumulation).
-    #[arg(long, default_value_t = 64)]
+    /// Micro-batch size (per step without accumulation; at least 2: the loss contrasts the samples of a batch).
+    #[arg(long, default_value_t = 64, value_parser = at_least(2usize))]
     pub batch_size: usize,
     /// Gradient accumulation over N micro-batches, every micro-batch against the features of all.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least(1usize))]
     pub accum_freq: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least(1u64))]
     pub epochs: u64,
     /// Total optimiser steps (overrides --epochs).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least(1u64))]
     pub steps: Option<u64>,
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5e-4, value_parser = float(Bound::Open(0.0), Bound::None))]
     pub lr: f64,
     /// Default: 0.9.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = float(Bound::Closed(0.0), Bound::Open(1.0)))]
     pub beta1: Option<f64>,
     /// Default: 0.98 for ViT, 0.999 for ResNet.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = float(Bound::Closed(0.0), Bound::Open(1.0)))]
     pub beta2: Option<f64>,
     /// Default: 1e-6 for ViT, 1e-8 for ResNet.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = float(Bound::Open(0.0), Bound::None))]
     pub eps: Option<f64>,
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2, value_parser = float(Bound::Closed(0.0), Bound::None))]
     pub wd: f64,
     /// Linear warmup steps.
     #[arg(long, default_value_t = 2000)]
     pub warmup: u64,
     /// Clip the global gradient norm to this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = float(Bound::Open(0.0), Bound::None))]
     pub grad_clip_norm: Option<f64>,
     /// Numeric precision: fp32, amp_bf16 / amp (mixed: f32 master weights, bf16 / f16 compute),
     /// bf16 / f16 (pure: weights and optimiser state in low precision).
@@ -110,17 +111,17 @@ pub struct Args {
     #[arg(long)]
     pub lock_image: bool,
     /// Decode/augment threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = at_least(1usize))]
     pub workers: usize,
     #[arg(long, default_value_t = 2000)]
     pub shuffle_buffer: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Save a checkpoint every N steps (and at the end).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = at_least(1u64))]
     pub save_frequency: u64,
     /// Checkpoints kept on disk.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = at_least(1usize))]
     pub keep_checkpoints: usize,
     /// `latest` (the newest checkpoint in <logs>/checkpoints) or a checkpoint file.
     #[arg(long)]
@@ -145,10 +146,16 @@ pub fn expand_config(argv: Vec<String>) -> Result<Vec<String>> {
     };
     let path = match argv[at].strip_prefix("--config=") {
         Some(p) => p.to_string(),
-        None => argv.get(at + 1).cloned().context("--config needs a file")?,
+        None => argv.get(at + 1).cloned().ok_or_else(|| usage("--config needs a file"))?,
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("--config {path}"))?;
-    let table: toml::Table = toml::from_str(&text).with_context(|| format!("--config {path}"))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| usage(format!("--config {path}: {e}")))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(String::new(), |span| {
+            let before = &text[..span.start.min(text.len())];
+            format!("line {}, column {}: ", before.matches('\n').count() + 1, before.chars().rev().take_while(|&c| c != '\n').count() + 1)
+        });
+        usage(format!("--config {path}: {at}{}", e.message().trim()))
+    })?;
     let mut flags = Vec::new();
     for (key, value) in table {
         let flag = format!("--{}", key.replace('_', "-"));
@@ -158,7 +165,7 @@ pub fn expand_config(argv: Vec<String>) -> Result<Vec<String>> {
             toml::Value::String(s) => flags.extend([flag, s]),
             toml::Value::Integer(i) => flags.extend([flag, i.to_string()]),
             toml::Value::Float(f) => flags.extend([flag, f.to_string()]),
-            other => bail!("--config {path}: {key} = {other}: use a string, number or boolean"),
+            other => return Err(usage(format!("--config {path}: {key} = {other}: use a string, number or boolean"))),
         }
     }
     let mut out = argv[..=train].to_vec();
@@ -172,7 +179,7 @@ pub fn separator(text: &str) -> Result<u8> {
     match text.as_bytes() {
         [b] => Ok(*b),
         _ if text == "\\t" => Ok(b'\t'),
-        _ => bail!("--csv-separator must be one character, got {text:?}"),
+        _ => Err(usage(format!("--csv-separator must be one character, got {text:?}"))),
     }
 }
 
@@ -193,9 +200,6 @@ struct StepMetrics {
 
 pub fn run(args: Args, device_name: &str) -> Result<()> {
     let config = parse_model(&args.model)?;
-    if args.batch_size < 2 {
-        bail!("--batch-size must be at least 2 (the loss contrasts samples within a batch)");
-    }
     let separator = separator(&args.csv_separator)?;
     let table = TableFormat { img_key: args.csv_img_key.clone(), caption_key: args.csv_caption_key.clone(), separator };
     let source = Arc::new(Source::open(&args.train_data, &table).context("--train-data")?);
@@ -209,7 +213,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
     let epoch_samples = match (args.train_num_samples, source.known_len()) {
         (Some(n), _) => n,
         (None, Some(n)) => n as u64,
-        (None, None) => bail!("--train-num-samples is needed with tar shards (their size is not known in advance)"),
+        (None, None) => return Err(usage("--train-num-samples is needed with tar shards (their size is not known in advance)")),
     };
     let steps_per_epoch = (epoch_samples / per_step).max(1);
     let total_steps = args.steps.unwrap_or(args.epochs * steps_per_epoch);
@@ -323,7 +327,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
             let batch = loader.next_batch()?;
             skipped += batch.skipped.len();
             for reason in &batch.skipped {
-                bar.suspend(|| eprintln!("skipped sample {reason}"));
+                bar.suspend(|| eprintln!("skipped sample {}", crate::output::sanitised(reason)));
             }
             batches.push(batch);
         }
@@ -370,21 +374,26 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         bar.set_position(state.step);
 
         let last = state.step == total_steps;
-        if let Some(metrics) = metrics.as_mut().filter(|_| last || (args.val_frequency > 0 && state.step % args.val_frequency == 0)) {
-            let report = bar.suspend(|| evals.run(&model.valid(), &base))?;
-            if let Some(mut report) = report {
-                report.insert("step".into(), state.step.into());
-                append_line(metrics, &report)?;
-                bar.suspend(|| eprintln!("step {}: {}", state.step, summary(&report)));
-            }
-        }
-        if last || state.step % args.save_frequency.max(1) == 0 {
+        // The checkpoint first: an evaluation never costs the run its weights.
+        if last || state.step % args.save_frequency == 0 {
             if let Some(dp) = dp.as_mut() {
                 state.positions = gather_positions(dp, state.position)?;
             }
             if let Some(metrics) = metrics.as_mut() {
                 metrics.flush()?;
                 checkpoint::save(&ckpt_dir, &model, &optim, &state, args.keep_checkpoints)?;
+            }
+        }
+        if let Some(metrics) = metrics.as_mut().filter(|_| last || (args.val_frequency > 0 && state.step % args.val_frequency == 0)) {
+            match bar.suspend(|| evals.run(&model.valid(), &base)) {
+                Ok(Some(mut report)) => {
+                    report.insert("step".into(), state.step.into());
+                    append_line(metrics, &report)?;
+                    bar.suspend(|| eprintln!("step {}: {}", state.step, summary(&report)));
+                }
+                Ok(None) => {}
+                // Training goes on; the evaluation's inputs are the user's to fix.
+                Err(e) => bar.suspend(|| eprintln!("step {}: evaluation failed: {}", state.step, crate::output::sanitised(&format!("{e:#}")))),
             }
         }
     }

@@ -9,10 +9,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::output::Skipped;
 use crate::rng::Rng;
 
 /// Image file extensions a webdataset sample may use.
 pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+
+/// The largest tar member read (an image or caption); a larger one makes its sample a skipped one.
+pub const MAX_MEMBER_BYTES: u64 = 64 << 20;
+
+/// The most shard paths a pattern may expand to (DataComp's 12.8B pairs are 1.28M shards).
+pub const MAX_SHARDS: usize = 4_000_000;
 
 /// The image of a raw sample: bytes from a shard, or a file named by a table.
 #[derive(Debug, Clone)]
@@ -61,6 +68,12 @@ pub struct TableFormat {
     pub separator: u8,
 }
 
+impl Default for TableFormat {
+    fn default() -> Self {
+        Self { img_key: "filepath".into(), caption_key: "title".into(), separator: b'\t' }
+    }
+}
+
 #[derive(Debug)]
 pub enum Source {
     Shards(Vec<PathBuf>),
@@ -80,7 +93,7 @@ impl Source {
         }
         let mut shards = Vec::new();
         for pattern in spec.split("::") {
-            shards.extend(expand_braces(pattern)?.into_iter().map(PathBuf::from));
+            shards.extend(expand_braces(pattern, MAX_SHARDS - shards.len())?.into_iter().map(PathBuf::from));
         }
         if shards.is_empty() {
             bail!("no shards in {spec:?}");
@@ -128,10 +141,37 @@ impl Source {
 }
 
 /// Expands shell-style braces: `{0000..0099}` (zero padding kept) and `{a,b,c}`, nested or
-/// several per pattern.
-pub fn expand_braces(pattern: &str) -> Result<Vec<String>> {
+/// several per pattern; more than `limit` paths is an error, found before they are made.
+pub fn expand_braces(pattern: &str, limit: usize) -> Result<Vec<String>> {
+    // The product of the groups' sizes first (`{0..999}{0..999}{0..99}`); nested groups are
+    // bounded as they expand.
+    let mut planned: u128 = 1;
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|i| open + i) else { break };
+        let body = &rest[open + 1..close];
+        let size = match body.split_once("..").map(|(a, b)| (a.parse::<u64>(), b.parse::<u64>())) {
+            Some((Ok(a), Ok(b))) => u128::from(b.saturating_sub(a)) + 1,
+            _ => body.split(',').count() as u128,
+        };
+        planned = planned.saturating_mul(size);
+        if planned > limit as u128 {
+            bail!("{pattern:?} expands to more than {limit} paths");
+        }
+        rest = &rest[close + 1..];
+    }
+    let mut out = Vec::new();
+    expand_into(pattern, pattern, limit, &mut out)?;
+    Ok(out)
+}
+
+fn expand_into(whole: &str, pattern: &str, limit: usize, out: &mut Vec<String>) -> Result<()> {
     let Some(open) = pattern.find('{') else {
-        return Ok(vec![pattern.to_string()]);
+        if out.len() >= limit {
+            bail!("{whole:?} expands to more than {limit} paths");
+        }
+        out.push(pattern.to_string());
+        return Ok(());
     };
     let close = pattern[open..].find('}').map(|i| open + i).with_context(|| format!("unclosed '{{' in {pattern:?}"))?;
     let (head, body, tail) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
@@ -143,44 +183,68 @@ pub fn expand_braces(pattern: &str) -> Result<Vec<String>> {
         if end < start {
             bail!("empty range {{{body}}} in {pattern:?}");
         }
+        if end - start >= limit as u64 {
+            bail!("{whole:?} expands to more than {limit} paths");
+        }
         let width = if a.starts_with('0') && a.len() > 1 { a.len() } else { 0 };
         (start..=end).map(|i| format!("{i:0width$}")).collect()
     } else {
         body.split(',').map(str::to_string).collect()
     };
-    let mut out = Vec::new();
     for choice in choices {
-        out.extend(expand_braces(&format!("{head}{choice}{tail}"))?);
+        expand_into(whole, &format!("{head}{choice}{tail}"), limit, out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
+/// A CSV/TSV table, one row per line (quotes are honoured within a line: a quote left open
+/// cannot swallow the lines after it). A row that is short, not UTF-8 or badly quoted is
+/// skipped and reported; the header must be right.
 fn read_table(path: &Path, format: &TableFormat) -> Result<Vec<(PathBuf, String)>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(format.separator)
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("{}", path.display()))?;
-    let headers = reader.headers().with_context(|| format!("{}", path.display()))?.clone();
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty());
+    let Some((_, header)) = lines.next() else { bail!("{}: empty table", path.display()) };
+    let headers = table_row(header, format.separator).map_err(|e| anyhow::anyhow!("{}: header: {e}", path.display()))?;
     let column = |key: &str| {
         headers.iter().position(|h| h == key).with_context(|| {
-            let seen: Vec<&str> = headers.iter().collect();
-            format!("{}: no column {key:?} (columns: {seen:?}; see --csv-img-key, --csv-caption-key, --csv-separator)", path.display())
+            format!("{}: no column {key:?} (columns: {headers:?}; see --csv-img-key, --csv-caption-key, --csv-separator)", path.display())
         })
     };
     let (img, cap) = (column(&format.img_key)?, column(&format.caption_key)?);
     let mut rows = Vec::new();
-    for (line, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: row {}", path.display(), line + 2))?;
-        let (Some(file), Some(caption)) = (record.get(img), record.get(cap)) else {
-            bail!("{}: row {} has too few columns", path.display(), line + 2);
-        };
-        rows.push((PathBuf::from(file), caption.to_string()));
+    let mut skipped = Skipped::new(path.display().to_string(), "rows");
+    for (i, line) in lines {
+        match table_row(line, format.separator) {
+            Ok(mut fields) if fields.len() > img.max(cap) => {
+                let caption = std::mem::take(&mut fields[cap]);
+                rows.push((PathBuf::from(std::mem::take(&mut fields[img])), caption));
+            }
+            Ok(fields) => skipped.add(format!("line {}: {} columns, {} needed", i + 1, fields.len(), img.max(cap) + 1)),
+            Err(e) => skipped.add(format!("line {}: {e}", i + 1)),
+        }
     }
+    skipped.report();
     if rows.is_empty() {
-        bail!("{}: no rows", path.display());
+        bail!("{}: no usable rows", path.display());
     }
     Ok(rows)
+}
+
+/// The fields of one line of a table.
+fn table_row(line: &[u8], separator: u8) -> std::result::Result<Vec<String>, String> {
+    // A line after it shows whether a quote was left open: it would become part of the row.
+    let input = [line, b"\n."].concat();
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(separator).from_reader(&input[..]);
+    let (mut record, mut next) = (csv::ByteRecord::new(), csv::ByteRecord::new());
+    reader.read_byte_record(&mut record).map_err(|e| e.to_string())?;
+    if !reader.read_byte_record(&mut next).map_err(|e| e.to_string())? {
+        return Err("a quoted field is not closed on its line".into());
+    }
+    record.iter().map(|field| String::from_utf8(field.to_vec()).map_err(|_| "not valid UTF-8".to_string())).collect()
 }
 
 /// Streams the samples of one tar shard to `emit`: entries sharing a key (the name up to the
@@ -192,12 +256,15 @@ fn read_shard(path: &Path, emit: &mut dyn FnMut(RawSample) -> bool) -> bool {
         Ok(file) => file,
         Err(e) => return emit(RawSample::broken(shard, format!("missing shard: {e}"))),
     };
+    if file.metadata().is_ok_and(|m| m.len() == 0) {
+        return emit(RawSample::broken(shard, "empty shard (0 bytes)".into()));
+    }
     let mut archive = tar::Archive::new(BufReader::new(file));
     let entries = match archive.entries() {
         Ok(entries) => entries,
         Err(e) => return emit(RawSample::broken(shard, format!("unreadable shard: {e}"))),
     };
-    let mut current: Option<(String, Vec<(String, Vec<u8>)>)> = None;
+    let mut current: Option<(String, Vec<(String, Result<Vec<u8>, String>)>)> = None;
     for entry in entries {
         let parsed = entry.map_err(|e| format!("corrupt tar entry: {e}")).and_then(|mut entry| {
             if !entry.header().entry_type().is_file() {
@@ -206,8 +273,15 @@ fn read_shard(path: &Path, emit: &mut dyn FnMut(RawSample) -> bool) -> bool {
             let name = entry.path().map_err(|e| format!("bad entry name: {e}"))?.to_string_lossy().into_owned();
             let (dir, base) = name.rsplit_once('/').map(|(d, b)| (format!("{d}/"), b.to_string())).unwrap_or((String::new(), name.clone()));
             let Some((stem, ext)) = base.split_once('.') else { return Ok(None) };
-            let mut bytes = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut bytes).map_err(|e| format!("{name}: truncated entry: {e}"))?;
+            let size = entry.size();
+            let bytes = if size > MAX_MEMBER_BYTES {
+                // Its data is skipped (or the shard ends there, if the size is a lie).
+                Err(format!("{name}: {size} bytes, over the {MAX_MEMBER_BYTES} a member may have"))
+            } else {
+                let mut bytes = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut bytes).map_err(|e| format!("{name}: truncated entry: {e}"))?;
+                Ok(bytes)
+            };
             Ok(Some((format!("{dir}{stem}"), ext.to_ascii_lowercase(), bytes)))
         });
         match parsed {
@@ -239,8 +313,12 @@ fn read_shard(path: &Path, emit: &mut dyn FnMut(RawSample) -> bool) -> bool {
 }
 
 /// A sample from its webdataset entries: the first image extension, the caption from `txt`
-/// or from the `caption`/`text` field of `json`.
-fn assemble(key: String, parts: Vec<(String, Vec<u8>)>) -> RawSample {
+/// or from the `caption`/`text` field of `json`; broken if one of its members could not be read.
+fn assemble(key: String, parts: Vec<(String, Result<Vec<u8>, String>)>) -> RawSample {
+    let parts = match parts.into_iter().map(|(ext, bytes)| bytes.map(|b| (ext, b))).collect::<Result<Vec<_>, _>>() {
+        Ok(parts) => parts,
+        Err(problem) => return RawSample::broken(key, problem),
+    };
     let image = parts.iter().find(|(ext, _)| IMAGE_EXTENSIONS.contains(&ext.as_str())).map(|(_, b)| b.clone());
     let text = parts.iter().find(|(ext, _)| ext == "txt").map(|(_, b)| String::from_utf8_lossy(b).trim().to_string());
     let caption = text.or_else(|| {
@@ -289,10 +367,23 @@ mod tests {
 
     #[test]
     fn braces_expand_like_webdataset() {
-        assert_eq!(expand_braces("a-{008..011}.tar").unwrap(), ["a-008.tar", "a-009.tar", "a-010.tar", "a-011.tar"]);
-        assert_eq!(expand_braces("{x,y}/{1..2}").unwrap(), ["x/1", "x/2", "y/1", "y/2"]);
-        assert_eq!(expand_braces("plain.tar").unwrap(), ["plain.tar"]);
-        assert!(expand_braces("a{1..").is_err());
-        assert!(expand_braces("a{3..1}").is_err());
+        assert_eq!(expand_braces("a-{008..011}.tar", 10).unwrap(), ["a-008.tar", "a-009.tar", "a-010.tar", "a-011.tar"]);
+        assert_eq!(expand_braces("{x,y}/{1..2}", 10).unwrap(), ["x/1", "x/2", "y/1", "y/2"]);
+        assert_eq!(expand_braces("plain.tar", 10).unwrap(), ["plain.tar"]);
+        assert!(expand_braces("a{1..", 10).is_err());
+        assert!(expand_braces("a{3..1}", 10).is_err());
+    }
+
+    /// Patterns that would expand to billions of paths fail at once, before they are made.
+    #[test]
+    fn brace_expansion_is_bounded() {
+        assert_eq!(expand_braces("{1..4}{1..4}", 16).unwrap().len(), 16);
+        for pattern in ["x-{0..999999999}.tar", "{0..999}{0..999}{0..99}", "{0..18446744073709551615}"] {
+            let started = std::time::Instant::now();
+            let err = expand_braces(pattern, MAX_SHARDS).unwrap_err().to_string();
+            assert!(err.contains("more than 4000000 paths"), "{err}");
+            assert!(started.elapsed().as_secs() < 20, "{pattern}");
+        }
+        assert!(expand_braces("{1..4}{1..4}", 15).is_err());
     }
 }

@@ -58,11 +58,20 @@ const OPEN_CLIP_TO_MODULE: &[(&str, &str)] = &[
 
 /// Buffers that carry no weights: BatchNorm step counters, HF position ids, causal masks,
 /// and the hyper-parameters OpenAI's checkpoints store next to the weights.
-fn is_ignored(key: &str) -> bool {
+pub(crate) fn is_ignored(key: &str) -> bool {
+    let key = without_wrappers(key);
     key.ends_with("num_batches_tracked")
         || key.ends_with("position_ids")
         || key == "attn_mask"
         || matches!(key, "input_resolution" | "context_length" | "vocab_size")
+}
+
+/// A key without the prefixes that wrap a state dict: `state_dict.` (open_clip's training
+/// checkpoints, `torch.save({"state_dict": ...})`, whose keys the reader flattens) and
+/// `module.` (DistributedDataParallel).
+fn without_wrappers(key: &str) -> &str {
+    let key = key.strip_prefix("state_dict.").unwrap_or(key);
+    key.strip_prefix("module.").unwrap_or(key)
 }
 
 /// Renames (and fuses, transposes) a state dict into this crate's module paths.
@@ -70,9 +79,7 @@ pub fn to_module_paths(tensors: Vec<RawTensor>) -> Result<Vec<RawTensor>, Error>
     let tensors: Vec<RawTensor> = tensors
         .into_iter()
         .map(|mut t| {
-            if let Some(stripped) = t.name.strip_prefix("module.") {
-                t.name = stripped.to_string(); // DistributedDataParallel checkpoints
-            }
+            t.name = without_wrappers(&t.name).to_string();
             t
         })
         .filter(|t| !is_ignored(&t.name))

@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::store::{bridge, burn_pack, BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleContext, ModuleSnapshot, PyTorchToBurnAdapter};
 use burn::tensor::DType;
 
-pub use readers::{read_pytorch_file, read_safetensors};
+pub use readers::{pytorch_ignored_objects, read_pytorch_file, read_safetensors, read_safetensors_weights};
 
 use crate::clip::Clip;
 use crate::config::ClipConfig;
@@ -173,7 +173,7 @@ pub fn load_bytes(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) 
         FileFormat::Safetensors => {
             // The file's bytes go before the model is built: the peak holds two copies of the
             // weights, not three (wasm32 has 4 GB; ViT-B-32 in the browser: 1859 -> 1233 MB).
-            let tensors = read_safetensors(&bytes)?;
+            let tensors = read_safetensors_weights(&bytes)?;
             drop(bytes);
             load_state_dict(config, tensors, device)
         }
@@ -205,6 +205,7 @@ pub fn load_file(config: Option<&ClipConfig>, path: &std::path::Path, device: &D
 pub fn load_state_dict(config: Option<&ClipConfig>, tensors: Vec<RawTensor>, device: &Device) -> Result<Clip, Error> {
     let config = config.ok_or_else(|| Error::Config("a state dict does not say its architecture: give a model name or config".into()))?;
     let tensors = keys::to_module_paths(tensors)?;
+    check_size(config, tensors.iter().map(|t| t.data.len() as u64).sum())?;
     let mut model = Clip::new(config, device);
     let packs = tensors.into_iter().map(RawTensor::into_pack).collect();
     apply_strict(&mut model, packs, Box::new(BurnToPyTorchAdapter), Box::new(PyTorchLayout))?;
@@ -231,10 +232,26 @@ fn load_burnpack(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -
         (None, None) => return Err(Error::Config("this burnpack has no embedded config: give a model name or config".into())),
     };
     let tensors = reader.into_tensors().map_err(|e| Error::Weights(format!("invalid burnpack: {e}")))?;
-    let tensors = tensors.into_iter().filter(|t| !t.name.starts_with(EXTRA_TENSOR_PREFIX)).collect();
+    let tensors: Vec<burn_pack::Tensor> = tensors.into_iter().filter(|t| !t.name.starts_with(EXTRA_TENSOR_PREFIX)).collect();
+    check_size(&config, tensors.iter().map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>()).sum())?;
     let mut model = Clip::new(&config, device);
     apply_strict(&mut model, tensors, Box::new(FloatCastAdapter::to(DType::F32)), Box::new(FloatCastAdapter::to(DType::F32)))?;
     Ok(model)
+}
+
+/// Refuses a config far larger than the file's weights, and large, before the model is built:
+/// the error report of [`apply_strict`] initialises every parameter, which for a config with a
+/// huge size (`vocab_size`, `width`) would be an allocation the process cannot survive. A smaller
+/// mismatch gets that report (the missing, unexpected and mis-shaped keys).
+fn check_size(config: &ClipConfig, held: u64) -> Result<(), Error> {
+    const REPORTED: u64 = 1 << 28; // 1 GiB of f32 parameters
+    let wanted = config.approx_params();
+    if wanted > REPORTED && wanted > 2 * held + 1_000_000 {
+        return Err(Error::Mismatch(format!(
+            "the model config has about {wanted} parameters, the file holds {held} values: is the model name or config right for these weights?"
+        )));
+    }
+    Ok(())
 }
 
 /// Applies `tensors` to `model`, failing unless they match its parameters one to one, with the

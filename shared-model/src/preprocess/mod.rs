@@ -5,7 +5,7 @@
 pub mod resample;
 
 use burn::prelude::*;
-use image::DynamicImage;
+use image::{DynamicImage, ImageDecoder};
 
 pub use resample::Image8;
 
@@ -13,6 +13,15 @@ use crate::Error;
 
 pub const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+/// The most pixels a decoded image may have: 128 Mi (a 108-megapixel phone photo fits; a
+/// 20000 x 20000 picture, a few hundred bytes as a 1-bit PNG, does not). Checked from the
+/// header, before the pixels are allocated.
+pub const MAX_PIXELS: u64 = 1 << 27;
+
+/// The longest side an image may be resized to before the centre crop (only the crop is
+/// computed, so this bounds the arithmetic, not memory): 1 x 65535 to 224 is 14.7 million.
+pub const MAX_RESIZED_SIDE: usize = 1 << 26;
 
 /// One preprocessed image, `[3, size, size]` row-major, normalised.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,9 +57,18 @@ pub struct Decoded {
     pub palette: bool,
 }
 
-/// Decodes JPEG, PNG or WebP bytes.
+/// Decodes JPEG, PNG or WebP bytes, refusing images of over [`MAX_PIXELS`] pixels.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, Error> {
-    let img = image::load_from_memory(bytes).map_err(|e| Error::Image(e.to_string()))?;
+    let bad = |e: image::ImageError| Error::Image(e.to_string());
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Image(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    // The decoders' own buffers: 16-bit RGBA at the pixel limit.
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(bad)?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(width as u64, height as u64)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(bad)?;
     // PNG colour type 3 (IHDR byte 25) is indexed colour.
     let palette = bytes.starts_with(b"\x89PNG") && bytes.get(25) == Some(&3);
     Ok(Decoded { image: from_dynamic(img, palette), palette })
@@ -58,10 +76,23 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, Error> {
 
 /// An image already in memory (e.g. canvas pixels), RGBA 8-bit.
 pub fn from_rgba(width: usize, height: usize, rgba: Vec<u8>) -> Result<Decoded, Error> {
-    if width == 0 || height == 0 || rgba.len() != width * height * 4 {
-        return Err(Error::Image(format!("{width}x{height} RGBA needs {} bytes, got {}", width * height * 4, rgba.len())));
+    check_pixels(width as u64, height as u64)?;
+    let needed = width as u64 * height as u64 * 4;
+    if width == 0 || height == 0 || rgba.len() as u64 != needed {
+        return Err(Error::Image(format!("{width}x{height} RGBA needs {needed} bytes, got {}", rgba.len())));
     }
     Ok(Decoded { image: Image8 { width, height, channels: 4, data: rgba }, palette: false })
+}
+
+fn check_pixels(width: u64, height: u64) -> Result<(), Error> {
+    if width * height > MAX_PIXELS {
+        return Err(Error::Image(format!(
+            "{width}x{height} is {:.0} megapixels, over the limit of {} (MAX_PIXELS)",
+            (width * height) as f64 / 1e6,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok(())
 }
 
 fn from_dynamic(img: DynamicImage, palette: bool) -> Image8 {
@@ -76,7 +107,7 @@ fn from_dynamic(img: DynamicImage, palette: bool) -> Image8 {
 /// torchvision `Resize(size)` on a PIL image: the shortest side becomes `size`.
 pub fn resized_dims(width: usize, height: usize, size: usize) -> (usize, usize) {
     let (short, long) = if width <= height { (width, height) } else { (height, width) };
-    let new_long = ((size * long) as f64 / short as f64) as usize;
+    let new_long = (size as f64 * long as f64 / short as f64) as usize;
     if width <= height { (size, new_long) } else { (new_long, size) }
 }
 
@@ -92,29 +123,36 @@ pub fn preprocess(decoded: &Decoded, size: usize) -> Result<Pixels, Error> {
         return Err(Error::Image(format!("cannot preprocess a {}x{} image to {size}", img.width, img.height)));
     }
     let (w, h) = resized_dims(img.width, img.height, size);
-    let resized = resize_as_pil(img, decoded.palette, w, h);
-    // torchvision CenterCrop; the resized image is never smaller than `size`.
+    if w.max(h) > MAX_RESIZED_SIDE {
+        return Err(Error::Image(format!(
+            "a {}x{} image would be resized to {w}x{h} before the crop: its aspect ratio is too extreme",
+            img.width, img.height
+        )));
+    }
+    // torchvision CenterCrop; the resized image is never smaller than `size`. Only the crop is
+    // computed.
     let top = half_round_even(h.saturating_sub(size));
     let left = half_round_even(w.saturating_sub(size));
-    let crop = resized.crop(left, top, size.min(w), size.min(h));
+    let crop = resize_as_pil(img, decoded.palette, w, h, (left, top, size.min(w), size.min(h)));
     Ok(Pixels { data: normalise(&crop, size), size })
 }
 
-/// PIL `Image.resize(..., BICUBIC)`: nearest for palette images, premultiplied alpha for RGBA,
-/// a copy when the size is unchanged.
-fn resize_as_pil(img: &Image8, palette: bool, w: usize, h: usize) -> Image8 {
+/// The `window` (left, top, width, height) of PIL `Image.resize((w, h), BICUBIC)`: nearest for
+/// palette images, premultiplied alpha for RGBA, a copy when the size is unchanged.
+fn resize_as_pil(img: &Image8, palette: bool, w: usize, h: usize, window: CropBox) -> Image8 {
+    let (left, top, cw, ch) = window;
     if (w, h) == (img.width, img.height) {
-        img.clone()
+        img.crop(left, top, cw, ch)
     } else if palette {
-        img.resize_nearest(w, h)
+        img.resize_nearest_window(w, h, window)
     } else if img.channels == 4 {
         let mut premultiplied = img.clone();
         premultiplied.premultiply();
-        let mut out = premultiplied.resize_bicubic(w, h);
+        let mut out = premultiplied.resize_bicubic_window(w, h, window);
         out.unpremultiply();
         out
     } else {
-        img.resize_bicubic(w, h)
+        img.resize_bicubic_window(w, h, window)
     }
 }
 
@@ -161,7 +199,7 @@ pub fn resized_crop(decoded: &Decoded, crop: CropBox, size: usize) -> Result<Pix
             img.width, img.height
         )));
     }
-    let resized = resize_as_pil(&img.crop(left, top, w, h), decoded.palette, size, size);
+    let resized = resize_as_pil(&img.crop(left, top, w, h), decoded.palette, size, size, (0, 0, size, size));
     Ok(Pixels { data: normalise(&resized, size), size })
 }
 
@@ -222,6 +260,37 @@ mod tests {
         let decoded = from_rgba(32, 32, rgba).unwrap();
         assert_eq!(resized_crop(&decoded, (0, 0, 32, 32), 32).unwrap(), preprocess(&decoded, 32).unwrap());
         assert!(resized_crop(&decoded, (1, 0, 32, 32), 32).is_err());
+    }
+
+    /// A 1 x 65535 picture (a few hundred bytes as a PNG) asked for ~10 GB resized whole: only
+    /// the crop is computed now. One 20000 x 20000 is refused from its header.
+    #[test]
+    fn extreme_shapes_cost_the_crop_and_huge_images_are_refused() {
+        let png = |w: u32, h: u32, colour: image::ExtendedColorType, pixels: &[u8]| {
+            let mut out = Vec::new();
+            use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+            let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::NoFilter);
+            image::ImageEncoder::write_image(encoder, pixels, w, h, colour).unwrap();
+            out
+        };
+        let tall = png(1, 65535, image::ExtendedColorType::Rgb8, &vec![200u8; 3 * 65535]);
+        assert!(tall.len() < 4096, "{} bytes", tall.len());
+        let pixels = preprocess_bytes(&tall, 224).unwrap();
+        assert_eq!(pixels.data.len(), 3 * 224 * 224);
+        // A constant picture stays constant through the resize.
+        let first = pixels.data[0];
+        assert!(pixels.data[..224 * 224].iter().all(|&v| v == first));
+        // The header of a 20000 x 20000 PNG (its IHDR's size and checksum rewritten): refused
+        // before any pixel is decoded.
+        let mut header = png(1, 1, image::ExtendedColorType::L8, &[0]);
+        header[16..20].copy_from_slice(&20000u32.to_be_bytes());
+        header[20..24].copy_from_slice(&20000u32.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&header[12..29]);
+        header[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        let err = decode(&header).unwrap_err().to_string();
+        assert!(err.contains("20000x20000") && err.contains("megapixels"), "{err}");
+        assert!(from_rgba(1 << 16, 1 << 16, vec![]).unwrap_err().to_string().contains("megapixels"));
     }
 
     #[test]

@@ -20,13 +20,13 @@ use crate::model_args::device;
 #[derive(clap::Args, Debug)]
 pub struct AllReduceArgs {
     /// Values in the buffer (f32). Default: ViT-B-32's parameters.
-    #[arg(long, default_value_t = 151_277_313)]
+    #[arg(long, default_value_t = 151_277_313, value_parser = crate::usage::between(1usize, i32::MAX as usize))]
     values: usize,
     /// The transport, as `train --dist-backend`.
     #[arg(long = "dist-backend", value_enum, default_value_t = Transport::Auto)]
     transport: Transport,
     /// Timed repetitions of each path, after one untimed.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::usage::at_least(1usize))]
     steps: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -79,12 +79,6 @@ fn time(steps: usize, device: &Device, x: &Tensor<1>, mut reduce: impl FnMut(Ten
 }
 
 pub fn run(args: AllReduceArgs, device_name: &str) -> Result<()> {
-    if args.values == 0 || args.steps == 0 {
-        bail!("--values and --steps must be positive");
-    }
-    if args.values > i32::MAX as usize {
-        bail!("--values {}: over 2^31 values, more than one buffer holds", args.values);
-    }
     let target = device(device_name)?;
     let local_rank = device_name.strip_prefix("cuda:").and_then(|i| i.parse().ok()).unwrap_or(0);
     let launch = Launch { rank: 0, world: 1, local_rank, master_addr: "127.0.0.1".into(), master_port: free_port()? };
@@ -103,12 +97,12 @@ pub fn run(args: AllReduceArgs, device_name: &str) -> Result<()> {
         through_host_ms: 1e3 * time(args.steps, &target, &x, |v| through_host(comm.as_mut(), v))?,
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::output::print(serde_json::to_string(&report)?)?;
     } else {
-        println!(
+        crate::output::print(format!(
             "all-reduce of {} f32 on {} ({}, one rank): {:.2} ms through the transport, {:.2} ms through host memory; both exact",
             report.values, report.device, report.transport, report.transport_ms, report.through_host_ms
-        );
+        ))?;
     }
     Ok(())
 }

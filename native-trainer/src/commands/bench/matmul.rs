@@ -20,7 +20,7 @@ pub struct MatmulArgs {
     #[arg(long, value_enum, default_value_t = Dtype::Bf16)]
     dtype: Dtype,
     /// Timed repetitions of each shape, after two untimed ones.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = crate::usage::at_least(1usize))]
     steps: usize,
     /// A shape to time, `MxKxN` or `BxMxKxN` (repeatable). Default: a 4096 cube and ViT-B-32's
     /// GEMMs at batch 256 (the QKV and MLP projections over 12800 tokens, the attention scores
@@ -89,11 +89,8 @@ const DEFAULT_SHAPES: [[usize; 4]; 4] = [[1, 4096, 4096, 4096], [1, 12800, 768, 
 pub fn run(args: MatmulArgs, device_name: &str) -> Result<()> {
     let shapes = match args.shapes.is_empty() {
         true => DEFAULT_SHAPES.to_vec(),
-        false => args.shapes.iter().map(|s| parse_shape(s)).collect::<Result<_>>()?,
+        false => args.shapes.iter().map(|s| parse_shape(s).map_err(|e| crate::usage::usage(format!("{e:#}")))).collect::<Result<_>>()?,
     };
-    if args.steps == 0 {
-        bail!("--steps must be positive");
-    }
     let target = device(device_name)?;
     let cpu = Device::flex();
     let checks: Vec<Check> = LAYOUTS
@@ -114,16 +111,17 @@ pub fn run(args: MatmulArgs, device_name: &str) -> Result<()> {
     };
     let failed: Vec<&str> = report.checks.iter().filter(|c| !c.ok).map(|c| c.layout).collect();
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::output::print(serde_json::to_string(&report)?)?;
     } else {
-        println!("matmul on {} ({}, routine {}):", report.device, report.dtype, report.routine);
+        let mut text = format!("matmul on {} ({}, routine {}):", report.device, report.dtype, report.routine);
         for c in &report.checks {
-            println!("  {:<18} max error {:.3e} of {:.3e}  {}", c.layout, c.max_abs_error, c.max_abs_reference, if c.ok { "ok" } else { "WRONG" });
+            text += &format!("\n  {:<18} max error {:.3e} of {:.3e}  {}", c.layout, c.max_abs_error, c.max_abs_reference, if c.ok { "ok" } else { "WRONG" });
         }
         for t in &report.timings {
             let [b, m, k, n] = t.shape;
-            println!("  {b}x{m}x{k}x{n}: {:.3} ms, {:.3} TFLOP/s", t.ms, t.tflops);
+            text += &format!("\n  {b}x{m}x{k}x{n}: {:.3} ms, {:.3} TFLOP/s", t.ms, t.tflops);
         }
+        crate::output::print(text)?;
     }
     if !failed.is_empty() {
         bail!("the matmul on {device_name} differs from the CPU's for: {}", failed.join(", "));

@@ -1,0 +1,6 @@
+#![no_main]
+//! `clip_trainer::fuzz::shard`.
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
+    let _ = clip_trainer::fuzz::shard(bytes);
+});
