@@ -234,9 +234,28 @@ fn load_burnpack(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -
     let tensors = reader.into_tensors().map_err(|e| Error::Weights(format!("invalid burnpack: {e}")))?;
     let tensors: Vec<burn_pack::Tensor> = tensors.into_iter().filter(|t| !t.name.starts_with(EXTRA_TENSOR_PREFIX)).collect();
     check_size(&config, tensors.iter().map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>()).sum())?;
+    for tensor in &tensors {
+        check_finite(tensor)?;
+    }
     let mut model = Clip::new(&config, device);
     apply_strict(&mut model, tensors, Box::new(FloatCastAdapter::to(DType::F32)), Box::new(FloatCastAdapter::to(DType::F32)))?;
     Ok(model)
+}
+
+/// Refuses a burnpack tensor holding a NaN or an infinity (as the state-dict readers do), naming
+/// it and the element. One tensor's bytes at a time.
+fn check_finite(tensor: &burn_pack::Tensor) -> Result<(), Error> {
+    let bytes = tensor.to_bytes().map_err(|e| Error::Weights(format!("invalid burnpack: {}: {e}", tensor.name)))?;
+    let bad = match tensor.dtype {
+        DType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).position(|v| !v.is_finite()).map(|i| (i, "f32")),
+        DType::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).position(|v| !v.is_finite()).map(|i| (i, "f16")),
+        DType::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]])).position(|v| !v.is_finite()).map(|i| (i, "bf16")),
+        _ => None,
+    };
+    match bad {
+        Some((i, dtype)) => Err(Error::Weights(format!("{}: element {i} is not a finite {dtype} (a weight file must hold finite numbers)", tensor.name))),
+        None => Ok(()),
+    }
 }
 
 /// Refuses a config far larger than the file's weights, and large, before the model is built:
@@ -514,5 +533,17 @@ mod tests {
 
         let misnamed = vec![("exp_avg".to_string(), moment)];
         assert!(to_burnpack_with(&model, StoreDType::F32, misnamed, &[]).is_err());
+    }
+
+    #[test]
+    fn a_burnpack_holding_a_nan_is_refused() {
+        let device = Device::flex();
+        let mut model = Clip::new(&tiny(), &device);
+        let dims = model.text.text_projection.val().dims();
+        model.text.text_projection = burn::module::Param::from_tensor(Tensor::full(dims, f32::NAN, &device));
+        for dtype in [StoreDType::F32, StoreDType::F16] {
+            let err = load_bytes(None, to_burnpack(&model, dtype).unwrap(), &device).unwrap_err().to_string();
+            assert!(err.contains("text_projection") && err.contains("element 0 is not a finite"), "{err}");
+        }
     }
 }
