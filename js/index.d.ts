@@ -12,9 +12,21 @@ export interface LoadOptions {
   weights: Weights;
   /** "auto" (default) uses WebGPU when an adapter exists and falls back to the CPU. */
   backend?: "auto" | Backend;
-  onProgress?: (loaded: number, total: number) => void;
-  /** Expected SHA-256 (hex) of the weights; checked before use. */
+  /**
+   * Bytes read so far and the total (0 if unknown), and where they come from: "network" (a
+   * download), "cache" (Cache Storage, on a later visit) or "memory" (a Blob or File). Called with
+   * 0 first; a cached copy that fails its checks is followed by a download from 0 again.
+   */
+  onProgress?: (loaded: number, total: number, source: WeightsSource) => void;
+  /** Expected SHA-256 (64 hex digits) of the weights; checked before use, also on a cached copy. Part of the cache key. */
   sha256?: string;
+  /**
+   * Keep weights given by URL in the browser's Cache Storage ("clip-burn-weights", keyed by the
+   * absolute URL and `sha256`) and read them from there on later loads (default true). false:
+   * download every time, store nothing. A cache that cannot be used never fails the load: see
+   * `stats.weights.reason`.
+   */
+  cache?: boolean;
   /** Where to fetch clip_wasm_bg.wasm from (default: the package's pkg/clip_wasm_bg.wasm, found through import.meta.url). */
   wasmUrl?: string | URL;
 }
@@ -30,7 +42,42 @@ export interface ClassifyOptions {
   topK?: number;
 }
 
+/** Where a load's weights came from: downloaded, read from Cache Storage, or given as bytes/Blob/File. */
+export type WeightsSource = "network" | "cache" | "memory";
+
+export interface WeightsInfo {
+  source: WeightsSource;
+  /** True when the weights are in Cache Storage after this load (read from it, or stored by it). */
+  cached: boolean;
+  /** Size of the weights in bytes. */
+  bytes: number;
+  /** The absolute URL, for weights given by URL. */
+  url?: string;
+  /**
+   * For weights given by URL: why the cache was not read or not filled, e.g. "cache: false",
+   * "Cache Storage is not available: the page is not a secure context ...", "storing the weights
+   * in Cache Storage failed (QuotaExceededError: ...)", "the cached copy failed the integrity
+   * check (...): it was dropped and downloaded again". Absent when all went to plan.
+   */
+  reason?: string;
+}
+
+/** An entry of the weights cache. */
+export interface CachedWeights {
+  /** The absolute URL the weights were downloaded from. */
+  url: string;
+  /** The expected SHA-256 it was loaded with (part of the key), or null. */
+  sha256: string | null;
+  /** SHA-256 of the stored bytes. */
+  fingerprint: string;
+  bytes: number;
+  /** ISO 8601 time of storing. */
+  storedAt: string;
+}
+
 export interface Stats {
+  /** Where the weights came from, and whether they are cached. */
+  weights: WeightsInfo;
   /** Distinct prompts the text tower encoded. */
   textPromptsEncoded: number;
   /** Distinct prompts answered by the cache (memory or IndexedDB). */
@@ -49,6 +96,10 @@ export declare class TextCache {
 
 export declare class Clip {
   static load(options: LoadOptions): Promise<Clip>;
+  /** Entries of the weights cache (shared by Clip and ClipWorker: one per origin). */
+  static cachedWeights(): Promise<CachedWeights[]>;
+  /** Deletes all cached weights, or those of `url` (any sha256); resolves to whether anything was deleted. */
+  static clearWeightsCache(url?: string | URL): Promise<boolean>;
   /** The backend that runs. */
   readonly backend: Backend;
   readonly embedDim: number;
@@ -75,6 +126,13 @@ export declare class Clip {
 }
 
 export declare function initWasm(wasmUrl?: string | URL): Promise<unknown>;
-export declare function fetchWeights(weights: Weights, onProgress?: (loaded: number, total: number) => void): Promise<Uint8Array>;
+/** The weights' bytes (downloaded with no cache, or read from a Blob). */
+export declare function fetchWeights(weights: Weights, onProgress?: (loaded: number, total: number, source: WeightsSource) => void): Promise<Uint8Array>;
+/** Same as Clip.cachedWeights. */
+export declare function cachedWeights(): Promise<CachedWeights[]>;
+/** Same as Clip.clearWeightsCache. */
+export declare function clearWeightsCache(url?: string | URL): Promise<boolean>;
+/** The name of the Cache Storage cache holding the weights: "clip-burn-weights". */
+export declare const WEIGHTS_CACHE: string;
 export declare function imagenetTemplates(): Promise<string[]>;
 export declare function tokenize(texts: string[], contextLength?: number): Promise<number[][]>;

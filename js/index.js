@@ -1,7 +1,9 @@
 // clip-burn: CLIP zero-shot classification in the browser (WebGPU or CPU), with a persistent
 // prompt-embedding cache. The model math runs in Rust (clip-model compiled to WebAssembly);
-// this file fetches weights, turns images into bytes or pixels, and caches text embeddings.
+// this file loads the model, turns images into bytes or pixels, and caches text embeddings
+// (weights-cache.js fetches the weights and keeps them in Cache Storage).
 import init, * as wasm from "../pkg/clip_wasm.js";
+import { cachedWeights, clearWeightsCache, fetchWeights, obtainWeights, WEIGHTS_CACHE } from "./weights-cache.js";
 
 let wasmReady = null;
 
@@ -16,54 +18,6 @@ const STORE = "text-embeddings";
 
 function toError(e) {
   return e instanceof Error ? e : new Error(String(e));
-}
-
-async function sha256Hex(bytes) {
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function readStream(body, total, onProgress) {
-  const reader = body.getReader();
-  const chunks = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    onProgress?.(loaded, total);
-  }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-/** Weights from a URL (streamed, with progress), an ArrayBuffer, a typed array, a Blob or a File. */
-export async function fetchWeights(weights, onProgress) {
-  if (weights instanceof ArrayBuffer) return new Uint8Array(weights);
-  if (ArrayBuffer.isView(weights)) return new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength);
-  if (typeof Blob !== "undefined" && weights instanceof Blob) {
-    return readStream(weights.stream(), weights.size, onProgress);
-  }
-  if (typeof weights === "string" || weights instanceof URL) {
-    let res;
-    try {
-      res = await fetch(weights);
-    } catch (e) {
-      throw new Error(`could not download weights from ${weights}: ${toError(e).message}`);
-    }
-    if (!res.ok) throw new Error(`could not download weights from ${weights}: HTTP ${res.status} ${res.statusText}`);
-    const total = Number(res.headers.get("content-length")) || 0;
-    const bytes = await readStream(res.body, total, onProgress);
-    if (total && bytes.length !== total) throw new Error(`weights from ${weights} are truncated: ${bytes.length} of ${total} bytes`);
-    return bytes;
-  }
-  throw new TypeError("weights must be a URL, an ArrayBuffer, a typed array, a Blob or a File");
 }
 
 async function webgpuUsable() {
@@ -171,6 +125,28 @@ function rgbaOf(image) {
   return ctx.getImageData(0, 0, w, h);
 }
 
+/** The wasm model on `backend` ("auto": WebGPU if it works, else the CPU, and why). */
+async function buildModel(bytes, model, backend) {
+  let chosen = backend;
+  let fallbackReason = null;
+  if (backend !== "cpu") {
+    const problem = await webgpuUsable();
+    if (problem && backend === "webgpu") throw new Error(`WebGPU is not available: ${problem}`);
+    if (problem) [chosen, fallbackReason] = ["cpu", problem];
+    else chosen = "webgpu";
+  }
+  let inner;
+  try {
+    inner = await wasm.ClipModel.load(bytes, model, chosen);
+  } catch (e) {
+    if (backend !== "auto" || chosen === "cpu") throw toError(e);
+    fallbackReason = toError(e).message;
+    chosen = "cpu";
+    inner = await wasm.ClipModel.load(bytes, model, "cpu").catch((e2) => Promise.reject(toError(e2)));
+  }
+  return { inner, chosen, fallbackReason };
+}
+
 const SUPPORTED = "an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas or Blob";
 
 export class Clip {
@@ -179,8 +155,9 @@ export class Clip {
    * @param {string|object} [options.model] open_clip model name, or a config (object or JSON text); not needed for a burnpack
    * @param {string|URL|ArrayBuffer|ArrayBufferView|Blob} options.weights
    * @param {"auto"|"webgpu"|"cpu"} [options.backend]
-   * @param {(loaded:number,total:number)=>void} [options.onProgress]
+   * @param {(loaded:number,total:number,source:"network"|"cache"|"memory")=>void} [options.onProgress]
    * @param {string} [options.sha256] expected SHA-256 (hex) of the weights
+   * @param {boolean} [options.cache] keep URL weights in Cache Storage and read them from there (default true)
    * @param {string|URL} [options.wasmUrl]
    */
   static async load(options = {}) {
@@ -189,38 +166,43 @@ export class Clip {
     if (!["auto", "webgpu", "cpu"].includes(backend)) throw new Error(`unknown backend "${backend}": use "auto", "webgpu" or "cpu"`);
     if (weights == null) throw new Error("Clip.load needs `weights`: a URL, an ArrayBuffer, a Blob or a File");
     const model = options.model == null ? undefined : typeof options.model === "string" ? options.model : JSON.stringify(options.model);
-    const [bytes] = await Promise.all([fetchWeights(weights, onProgress), initWasm(wasmUrl)]);
-    const fingerprint = await sha256Hex(bytes);
-    if (sha256 && sha256.toLowerCase() !== fingerprint) {
-      throw new Error(`weights failed the integrity check: expected SHA-256 ${sha256}, got ${fingerprint}`);
-    }
-    let chosen = backend;
-    let fallbackReason = null;
-    if (backend !== "cpu") {
-      const problem = await webgpuUsable();
-      if (problem && backend === "webgpu") throw new Error(`WebGPU is not available: ${problem}`);
-      if (problem) [chosen, fallbackReason] = ["cpu", problem];
-      else chosen = "webgpu";
-    }
-    let inner;
+    const cache = options.cache ?? true;
+    if (typeof cache !== "boolean") throw new TypeError(`cache must be true or false, got ${JSON.stringify(cache)}`);
+    const [got] = await Promise.all([obtainWeights(weights, { sha256, cache, onProgress }), initWasm(wasmUrl)]);
+    const { bytes, fingerprint } = got;
+    // Stored while the model is built; taken out again if the model does not load from them
+    // (an HTML error page served with 200, the wrong file at that URL).
+    const storing = got.store?.();
+    let inner, fallbackReason;
     try {
-      inner = await wasm.ClipModel.load(bytes, model, chosen);
+      ({ inner, fallbackReason } = await buildModel(bytes, model, backend));
     } catch (e) {
-      if (backend !== "auto" || chosen === "cpu") throw toError(e);
-      fallbackReason = toError(e).message;
-      chosen = "cpu";
-      inner = await wasm.ClipModel.load(bytes, model, "cpu").catch((e2) => Promise.reject(toError(e2)));
+      await storing;
+      await got.forget?.();
+      throw e;
     }
+    await storing;
     const db = await openDb();
-    return new Clip(inner, { bytes: backend === "auto" ? bytes : null, model, fingerprint, db, fallbackReason });
+    return new Clip(inner, { bytes: backend === "auto" ? bytes : null, model, fingerprint, db, fallbackReason, weights: { ...got.info } });
   }
 
-  constructor(inner, { bytes, model, fingerprint, db, fallbackReason }) {
+  /** Entries of the weights cache (Cache Storage "clip-burn-weights"): [{ url, sha256, fingerprint, bytes, storedAt }]. */
+  static cachedWeights() {
+    return cachedWeights();
+  }
+
+  /** Deletes cached weights: all, or those of `url`. Resolves to whether anything was deleted. */
+  static clearWeightsCache(url) {
+    return clearWeightsCache(url);
+  }
+
+  constructor(inner, { bytes, model, fingerprint, db, fallbackReason, weights }) {
     this.inner = inner;
     this.fingerprint = fingerprint;
     this.fallbackReason = fallbackReason;
     this.cache = new TextCache(fingerprint, db);
-    this.stats = { textPromptsEncoded: 0, textCacheHits: 0, textTowerRuns: 0 };
+    // `weights`: where this load's weights came from ({ source, cached, bytes, url?, reason? }).
+    this.stats = { textPromptsEncoded: 0, textCacheHits: 0, textTowerRuns: 0, weights: weights ?? { source: "memory", cached: false, bytes: bytes?.length ?? 0 } };
     this._bytes = bytes; // kept in "auto" mode to reload on the CPU if the GPU is lost
     this._model = model;
     this._classifiers = new Map();
@@ -351,4 +333,4 @@ export async function tokenize(texts, contextLength = 77) {
   return texts.map((_, i) => Array.from(flat.slice(i * contextLength, (i + 1) * contextLength)));
 }
 
-export { wasm as raw };
+export { wasm as raw, fetchWeights, cachedWeights, clearWeightsCache, WEIGHTS_CACHE };

@@ -1,4 +1,4 @@
-import type { Backend, ClassifyOptions, ImageInput, LoadOptions, Ranked, Stats } from "./index.js";
+import type { Backend, CachedWeights, ClassifyOptions, ImageInput, LoadOptions, Ranked, Stats } from "./index.js";
 
 export interface ClipWorkerLoadOptions extends LoadOptions {
   /**
@@ -12,9 +12,14 @@ export interface ClipWorkerLoadOptions extends LoadOptions {
 export declare class ClipWorker {
   /** Starts the worker and loads the model in it. Relative `weights` and `wasmUrl` are resolved against the page. */
   static load(options: ClipWorkerLoadOptions): Promise<ClipWorker>;
+  /** Entries of the weights cache (the page's and the worker's Cache Storage are the same). */
+  static cachedWeights(): Promise<CachedWeights[]>;
+  /** Deletes all cached weights, or those of `url` (relative to the page); resolves to whether anything was deleted. */
+  static clearWeightsCache(url?: string | URL): Promise<boolean>;
   readonly backend: Backend;
   readonly embedDim: number;
   readonly fingerprint: string;
+  /** As Clip's, `weights` included (a copy taken after the last call). */
   readonly stats: Stats;
   /** Why "auto" ended up on the CPU, if it did. */
   readonly fallbackReason: string | null;

@@ -3,6 +3,7 @@
 //   import { ClipWorker } from "clip-burn/worker";
 //   const clip = await ClipWorker.load({ model: "ViT-B-32-quickgelu", weights: url });
 //   const ranked = await clip.classify(imgElement, ["cat", "dog"]);
+import { cachedWeights, clearWeightsCache } from "./weights-cache.js";
 
 async function transferable(image) {
   // Blobs and ImageData are cloned as they are (Blobs are then decoded by the same Rust code as
@@ -63,6 +64,19 @@ export class ClipWorker {
       throw e;
     }
     return client;
+  }
+
+  /**
+   * Entries of the weights cache. The page and its workers share the origin's Cache Storage, so
+   * this (and clearWeightsCache) run on the page, with no worker.
+   */
+  static cachedWeights() {
+    return cachedWeights();
+  }
+
+  /** Deletes cached weights: all, or those of `url` (relative to the page). Resolves to whether anything was deleted. */
+  static clearWeightsCache(url) {
+    return clearWeightsCache(url);
   }
 
   constructor(worker, where = "the clip-burn worker") {

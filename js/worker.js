@@ -12,7 +12,7 @@ self.onmessage = async ({ data: { id, method, args } }) => {
     let result;
     if (method === "load") {
       clip?.dispose();
-      clip = await Clip.load({ ...args[0], onProgress: (loaded, total) => self.postMessage({ id, progress: [loaded, total] }) });
+      clip = await Clip.load({ ...args[0], onProgress: (loaded, total, source) => self.postMessage({ id, progress: [loaded, total, source] }) });
     } else if (!clip) {
       throw new Error("the worker has no model: call ClipWorker.load first");
     } else if (method === "cacheClear") {

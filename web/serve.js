@@ -20,9 +20,13 @@ async function fileFor(root, url) {
   return (await stat(file).catch(() => null))?.isFile() ? file : null;
 }
 
-/** Serves `root` on 127.0.0.1:`port` (0: any free port); resolves to { server, url }. */
-export async function serve(root, port = 0) {
+/**
+ * Serves `root` on 127.0.0.1:`port` (0: any free port); resolves to { server, url }. `onRequest`
+ * sees every request (the tests count downloads with it).
+ */
+export async function serve(root, port = 0, { onRequest } = {}) {
   const server = createServer(async (req, res) => {
+    onRequest?.(req);
     const file = await fileFor(root, req.url).catch(() => null);
     if (!file) return res.writeHead(404, { "content-type": "text/plain" }).end("not found");
     const body = await readFile(file);

@@ -19,6 +19,7 @@ const EXPECTED = [
   "THIRD-PARTY-NOTICES.md",
   "js/index.d.ts",
   "js/index.js",
+  "js/weights-cache.js",
   "js/worker-client.d.ts",
   "js/worker-client.js",
   "js/worker.js",

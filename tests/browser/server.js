@@ -6,6 +6,7 @@ import { serve } from "../../web/serve.js";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 
-export function startServer() {
-  return serve(ROOT);
+/** `onRequest(req)`: called for every request the server receives. */
+export function startServer({ onRequest } = {}) {
+  return serve(ROOT, 0, { onRequest });
 }
