@@ -23,8 +23,9 @@ const ARTIFACTS = join(ROOT, "artifacts");
 const SLOW = 600_000; // SwiftShader compiles every shader on first use
 
 let server, base;
+const served = []; // paths the server was asked for
 before(async () => {
-  ({ server, url: base } = await serve(await build()));
+  ({ server, url: base } = await serve(await build(), 0, { onRequest: (req) => served.push(new URL(req.url, "http://x").pathname) }));
 });
 after(() => server?.close());
 
@@ -279,6 +280,61 @@ describe("demo page, WebGPU disabled (CPU fallback)", () => {
     assert.match(await page.textContent("#error"), /^Could not load vit_quickgelu\.safetensors: WebGPU is not available: /);
     assert.equal(await page.$eval("#backend", (s) => s.value), "auto", "the selector shows the backend choice in use");
     assert.deepEqual(foreign, [], "no request beyond the page's server");
+    assert.deepEqual(errors, [], "no uncaught errors");
+  });
+});
+
+describe("demo page, weights cached across visits (WebGPU disabled)", () => {
+  const WEIGHTS = "/models/synth/clip-synth.bpk";
+  const downloads = () => served.splice(0).filter((p) => p === WEIGHTS).length;
+  let context, page, errors;
+  before(async () => {
+    served.length = 0;
+    ({ context, page, errors } = await openDemo(false));
+  });
+  after(() => context?.close());
+
+  const shown = () => page.evaluate(() => ({
+    status: document.getElementById("model-status").textContent,
+    source: document.getElementById("t-weights-source").dataset.source,
+    from: document.getElementById("t-weights-source").textContent,
+    hint: document.getElementById("weights-cache").textContent,
+  }));
+  const reload = async () => {
+    await page.reload();
+    await page.waitForSelector("body[data-ready]", { state: "attached", timeout: SLOW });
+  };
+
+  test("the first visit downloads the weights and says they are cached; after a reload they come from the cache, with no request", { timeout: SLOW }, async () => {
+    const first = await shown();
+    assert.equal(downloads(), 1);
+    assert.equal(first.source, "network");
+    assert.equal(first.from, "the network; now cached for the next visit");
+    assert.match(first.status, /^Ready: the default model \(synth\).* 9\.\d MB loaded in .* from the network, running on the CPU\.$/);
+    assert.match(first.hint, /^Weights are kept in this browser's Cache Storage/);
+
+    await reload();
+    const second = await shown();
+    assert.equal(downloads(), 0, "no request for the weights");
+    assert.equal(second.source, "cache");
+    assert.equal(second.from, "this browser's cache (no download)");
+    assert.match(second.status, /^Ready: the default model \(synth\).* 9\.\d MB loaded in .* from this browser's cache, running on the CPU\.$/);
+    const r = await resultOf(page, () => page.locator("#examples button").first().click());
+    assert.equal(r.error, null);
+    assert.match(r.timings.weights, /\(9\.\d MB\)$/);
+    console.log(`weights: first visit "${first.status}"; after a reload "${second.status}"`);
+  });
+
+  test("'Forget cached weights' deletes them: the next visit downloads again", { timeout: SLOW }, async () => {
+    await page.click("#clear-weights");
+    await page.waitForFunction(() => /^Deleted /.test(document.getElementById("weights-cache").textContent));
+    const cleared = await shown();
+    assert.match(cleared.hint, /^Deleted 9\.\d MB of cached weights: the next visit downloads them again\.$/);
+    assert.equal(cleared.from, "this browser's cache (no download); the cached copy was deleted");
+    assert.deepEqual(await page.evaluate(() => caches.keys()), []);
+    await reload();
+    assert.equal(downloads(), 1);
+    assert.equal((await shown()).source, "network");
     assert.deepEqual(errors, [], "no uncaught errors");
   });
 });

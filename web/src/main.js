@@ -3,13 +3,13 @@
 import { COLOURS, drawingPad } from "./draw.js";
 import { imageInputs } from "./inputs.js";
 import { parseLabels, templateChoices, templatesFor } from "./labels.js";
-import { classifyTimed, loadModel } from "./model.js";
+import { classifyTimed, forgetCachedWeights, loadModel } from "./model.js";
 import { duration, megabytes, setBusy, showModel, showResult } from "./results.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {
   defaults: null, // models/default.json, written by the build
-  model: null, // { clip, spec, requested (backend choice), loadMs, bytes }: the model in use
+  model: null, // { clip, spec, requested (backend choice), loadMs, bytes, weightsDeleted }: the model in use
   loading: null, // the load in progress (a promise of state.model)
   image: null, // { input: Blob | canvas, url, source }: what was classified last
   run: 0, // the newest classification: older ones finishing late are not shown
@@ -29,15 +29,17 @@ function defaultSpec() {
   return { weights, sha256: d.sha256, name: `the default model (${d.name})`, about: d.description };
 }
 
-function progress(loaded, total) {
+const READING = { network: "Downloading weights", cache: "Reading weights from this browser's cache", memory: "Reading weights" };
+
+function progress(loaded, total, source) {
   const bar = $("weights-progress");
   bar.classList.remove("done");
   if (total) bar.value = loaded / total;
   else bar.removeAttribute("value"); // unknown size: indeterminate
-  $("model-status").textContent = `Loading weights: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ""}…`;
+  $("model-status").textContent = `${READING[source] ?? "Loading weights"}: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ""}…`;
 }
 
-const loadControls = () => [$("load-own"), $("load-default"), $("backend")];
+const loadControls = () => [$("load-own"), $("load-default"), $("backend"), $("clear-weights")];
 
 /** Loads a model ({ weights, model, sha256, name }); on failure the previous one stays in use. */
 async function useModel(spec) {
@@ -47,9 +49,9 @@ async function useModel(spec) {
   $("weights-progress").value = 0;
   $("model-status").textContent = `Loading ${spec.name}…`;
   let bytes = 0;
-  const loading = loadModel({ ...spec, backend }, (loaded, total) => {
+  const loading = loadModel({ ...spec, backend }, (loaded, total, source) => {
     bytes = loaded;
-    progress(loaded, total);
+    progress(loaded, total, source);
   }).then(({ clip, loadMs }) => ({ clip, spec, requested: backend, loadMs, bytes }));
   state.loading = loading;
   try {
@@ -60,8 +62,15 @@ async function useModel(spec) {
     $("weights-progress").classList.add("done");
     const runsOn = model.clip.backend === "webgpu" ? "WebGPU" : "the CPU";
     const about = spec.about ? `, ${spec.about}` : "";
-    $("model-status").textContent = `Ready: ${spec.name}${about}. ${megabytes(bytes)} loaded in ${duration(model.loadMs)}, running on ${runsOn}.`;
+    const from = { cache: " from this browser's cache", network: " from the network", memory: " from the file" }[model.clip.stats.weights.source] ?? "";
+    $("model-status").textContent = `Ready: ${spec.name}${about}. ${megabytes(bytes)} loaded in ${duration(model.loadMs)}${from}, running on ${runsOn}.`;
     showModel(model);
+    const w = model.clip.stats.weights;
+    if (w.source !== "memory") {
+      $("weights-cache").textContent = w.cached
+        ? "Weights are kept in this browser's Cache Storage: the next visit reads them from disk."
+        : `Weights are not cached in this browser: ${w.reason}.`;
+    }
     document.body.dataset.ready = "true";
     if (state.image) classify();
   } catch (e) {
@@ -85,6 +94,23 @@ async function ownSpec() {
   if (url && file) throw new Error("Give either a weights URL or a weights file, not both.");
   if (name && config) throw new Error("Give either a model name or a config file, not both.");
   return { weights: file ?? new URL(url, document.baseURI).href, model: config ? await config.text() : name || undefined, name: file ? file.name : url };
+}
+
+/** Deletes the weights kept in Cache Storage (the model in use stays loaded). */
+async function forgetWeights() {
+  showError("");
+  try {
+    const freed = await forgetCachedWeights();
+    $("weights-cache").textContent = freed
+      ? `Deleted ${megabytes(freed)} of cached weights: the next visit downloads them again.`
+      : "No weights were cached.";
+    if (state.model) {
+      state.model.weightsDeleted = true;
+      showModel(state.model);
+    }
+  } catch (e) {
+    showError(e.message);
+  }
 }
 
 // ---- classification ----------------------------------------------------------------------
@@ -185,6 +211,7 @@ async function start() {
   $("labels").addEventListener("keydown", (e) => e.key === "Enter" && (e.ctrlKey || e.metaKey) && classify());
   $("backend").addEventListener("change", () => useModel(state.model?.spec ?? defaultSpec()));
   $("load-default").addEventListener("click", () => useModel(defaultSpec()));
+  $("clear-weights").addEventListener("click", forgetWeights);
   $("own-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     try {

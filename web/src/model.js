@@ -2,11 +2,22 @@
 // classifying with timings of each part, and how many prompts the text cache answered.
 import { ClipWorker } from "clip-burn/worker";
 
-/** Loads weights (URL, File) with `model` (name, config JSON text, or nothing for a burnpack). */
+/**
+ * Loads weights (URL, File) with `model` (name, config JSON text, or nothing for a burnpack).
+ * URL weights are kept in the browser's Cache Storage by the package: `clip.stats.weights` says
+ * whether they came from there ({ source: "network" | "cache" | "memory", cached, reason? }).
+ */
 export async function loadModel({ weights, model, backend, sha256 }, onProgress) {
   const start = performance.now();
   const clip = await ClipWorker.load({ weights, model, backend, sha256, onProgress });
   return { clip, loadMs: performance.now() - start };
+}
+
+/** Deletes the cached weights; resolves to the megabytes freed. */
+export async function forgetCachedWeights() {
+  const entries = await ClipWorker.cachedWeights();
+  await ClipWorker.clearWeightsCache();
+  return entries.reduce((sum, e) => sum + e.bytes, 0);
 }
 
 // Prompts per classifier already built (the package reuses it without touching the text cache).

@@ -47,9 +47,23 @@ export function showResult(image, { ranked, textMs, imageMs, prompts, fromCache 
   $("t-prompts").textContent = `${prompts} (${fromCache} from the cache, ${prompts - fromCache} encoded)`;
 }
 
-/** The backend and weight-load time of the model in use ({ clip, loadMs, bytes }). */
-export function showModel({ clip: { backend, fallbackReason }, loadMs, bytes }) {
+/**
+ * Where the weights came from, in words: `weights` is the package's stats.weights ({ source,
+ * cached, reason? }); `deleted`: the cached copy was deleted since.
+ */
+export function weightsOrigin({ source, cached, reason }, deleted = false) {
+  if (source === "memory") return "a local file (not cached)";
+  const from = source === "cache" ? "this browser's cache (no download)" : reason && cached ? `the network (${reason})` : "the network";
+  if (deleted && cached) return `${from}; the cached copy was deleted`;
+  if (source === "cache") return from;
+  return cached ? `${from}; now cached for the next visit` : `${from}; not cached${reason ? `: ${reason}` : ""}`;
+}
+
+/** The backend and weight-load time of the model in use ({ clip, loadMs, bytes, weightsDeleted }). */
+export function showModel({ clip: { backend, fallbackReason, stats }, loadMs, bytes, weightsDeleted }) {
   $("t-backend").textContent = backend === "webgpu" ? "WebGPU" : `CPU (WebAssembly)${fallbackReason ? `; WebGPU unavailable: ${fallbackReason}` : ""}`;
   $("t-backend").dataset.backend = backend;
   $("t-weights").textContent = `${duration(loadMs)} (${megabytes(bytes)})`;
+  $("t-weights-source").textContent = weightsOrigin(stats.weights, weightsDeleted);
+  $("t-weights-source").dataset.source = stats.weights.source;
 }
