@@ -235,6 +235,12 @@ test("(c) cache: false downloads every time and stores nothing", async () => {
     assert.equal(take(VIT), 2);
     assert.equal((await entries(page)).length, 1);
     assert.equal((await load(page, VIT, { cache: "yes" })).error, 'true: cache must be true or false, got "yes"');
+    // A blob: URL is fetched, but it names nothing a later visit could ask for again.
+    const blobUrl = await page.evaluate(async (VIT) => URL.createObjectURL(await (await fetch(VIT)).blob()), VIT);
+    const fromBlobUrl = await load(page, blobUrl, { model: readFileSync(`${ROOT}${F}/vit_quickgelu.json`, "utf8") });
+    assert.equal(fromBlobUrl.error, undefined, fromBlobUrl.error);
+    assert.deepEqual(fromBlobUrl.weights, { source: "network", cached: false, bytes: VIT_BYTES, url: blobUrl, reason: "blob: URLs are not cached" });
+    assert.equal((await entries(page)).length, 1);
   });
 });
 
