@@ -28,9 +28,9 @@ OUT = Path(__file__).resolve().parent / "seeds"
 
 # clip_model::fuzz's tiny_config: every state-dict seed fits it.
 TINY = {
-    "embed_dim": 8,
-    "vision_cfg": {"image_size": 16, "layers": 1, "width": 16, "head_width": 8, "patch_size": 8},
-    "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2, "layers": 1},
+    "embed_dim": 2,
+    "vision_cfg": {"image_size": 4, "layers": 1, "width": 4, "head_width": 4, "patch_size": 4},
+    "text_cfg": {"context_length": 2, "vocab_size": 4, "width": 4, "heads": 1, "layers": 1},
 }
 
 
@@ -75,11 +75,13 @@ def values(name, shape):
     return [((seed + 7919 * i) % 1000) / 5000.0 - 0.1 for i in range(n)]
 
 
-def safetensors(tensors):
+def safetensors(tensors, dtype="F32"):
+    code = {"F32": "f", "F16": "e"}[dtype]
     header, data = {}, b""
     for name, shape in tensors:
-        raw = struct.pack(f"<{max(1, len(values(name, shape)))}f", *values(name, shape)) if shape else struct.pack("<f", 3.4)
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        vals = values(name, shape) if shape else [3.4]
+        raw = struct.pack(f"<{len(vals)}{code}", *vals)
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
         data += raw
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
@@ -193,7 +195,8 @@ def write(target, name, data):
 def main():
     tensors = tiny_state_dict()
     write("weights", "tiny.safetensors", safetensors(tensors))
-    write("weights", "tiny_f16_header.safetensors", safetensors(tensors[:3]))
+    write("weights", "tiny_f16.safetensors", safetensors(tensors, "F16"))
+    write("weights", "partial.safetensors", safetensors(tensors[:3]))
     if len(sys.argv) > 1:
         config = OUT / "tiny.json"
         config.write_text(json.dumps(TINY))
