@@ -19,10 +19,10 @@ pub struct Args {
     #[arg(long, default_value_t = 40_000, value_parser = between(0usize, 1_000_000_000))]
     train_samples: usize,
     /// Captioned validation pairs for retrieval (seen pairs, new pictures; held in memory while written).
-    #[arg(long, default_value_t = 1_000, value_parser = between(1usize, 100_000))]
+    #[arg(long, default_value_t = 1_000, value_parser = between(0usize, 100_000))]
     val_samples: usize,
     /// Zero-shot evaluation images per held-out class (16 classes).
-    #[arg(long, default_value_t = 25, value_parser = between(1usize, 100_000))]
+    #[arg(long, default_value_t = 25, value_parser = between(0usize, 100_000))]
     eval_per_class: usize,
     /// Side of the square pictures, in pixels.
     #[arg(long, default_value_t = 64, value_parser = between(8usize, 1024))]
