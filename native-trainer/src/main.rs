@@ -99,7 +99,7 @@ fn arguments() -> anyhow::Result<Vec<String>> {
 /// Reports a failure on one line: exit status 2 for a usage error, 1 for any other; a write to a
 /// closed stdout ends the process quietly, as other Unix tools do (status 141, as for SIGPIPE).
 fn fail(e: anyhow::Error) -> ExitCode {
-    if usage::is_broken_pipe(&e) {
+    if output::is_closed_stdout(&e) {
         return ExitCode::from(141);
     }
     let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();

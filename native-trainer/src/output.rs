@@ -6,12 +6,34 @@
 use std::fmt::Display;
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+
+/// A failed write to stdout: main.rs ends the process quietly when its reader has gone (only
+/// stdout's: a broken pipe elsewhere, such as a training peer's socket, is an error).
+#[derive(Debug)]
+pub struct StdoutError(pub std::io::Error);
+
+impl Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("writing to stdout")
+    }
+}
+
+impl std::error::Error for StdoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
 /// Writes `text` and a newline to stdout, flushed.
 pub fn print(text: impl Display) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}").and_then(|()| out.flush()).context("writing to stdout")
+    writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| StdoutError(e).into())
+}
+
+/// Whether `error` is a write to a closed stdout (`clip-burn ... | head -1`).
+pub fn is_closed_stdout(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| e.downcast_ref::<StdoutError>().is_some_and(|s| s.0.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// The longest report line about one input (a skipped sample's key and reason).
@@ -82,6 +104,17 @@ mod tests {
         let long = "x".repeat(1000);
         assert_eq!(sanitised(&long).chars().count(), MAX_REPORT_CHARS + 3);
         assert_eq!(sanitised("caf\u{e9}"), "caf\u{e9}");
+    }
+
+    #[test]
+    fn only_stdout_closing_is_quiet() {
+        let closed = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let stdout: anyhow::Error = StdoutError(closed()).into();
+        assert_eq!(format!("{:#}", stdout), "writing to stdout: broken pipe");
+        assert!(is_closed_stdout(&stdout.context("tokenize")));
+        // A peer's socket closing is an error like any other.
+        assert!(!is_closed_stdout(&anyhow::Error::from(closed()).context("sending to rank 1")));
+        assert!(!is_closed_stdout(&StdoutError(std::io::Error::from(std::io::ErrorKind::StorageFull)).into()));
     }
 
     #[test]

@@ -27,11 +27,6 @@ pub fn is_usage(error: &anyhow::Error) -> bool {
     error.chain().any(|e| e.is::<Usage>())
 }
 
-/// Whether `error` is a write to a closed pipe (`clip-burn ... | head -1`).
-pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
-}
-
 /// A flag parser for integers of at least `min` (`value_parser = at_least(1usize)`).
 pub fn at_least<T>(min: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
 where
@@ -160,7 +155,5 @@ mod tests {
         let e = usage("--batch must be at least 1");
         assert!(is_usage(&e.context("embed")));
         assert!(!is_usage(&anyhow::anyhow!("other")));
-        let pipe: anyhow::Error = std::io::Error::from(std::io::ErrorKind::BrokenPipe).into();
-        assert!(is_broken_pipe(&pipe.context("writing to stdout")));
     }
 }

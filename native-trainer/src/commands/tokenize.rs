@@ -3,6 +3,8 @@ use std::io::{BufRead, Write};
 use anyhow::{Context, Result};
 use clip_model::tokenizer::Tokenizer;
 
+use crate::output::StdoutError;
+
 /// The longest `--context-length` (the models' is 77; a start and an end token need 2).
 const MAX_CONTEXT_LENGTH: usize = 1 << 16;
 
@@ -19,7 +21,7 @@ pub fn run(args: Args) -> Result<()> {
     let tok = Tokenizer::new()?;
     let mut out = std::io::stdout().lock();
     let mut emit = |text: &str| -> Result<()> {
-        writeln!(out, "{}", serde_json::to_string(&tok.encode_padded(text, args.context_length))?).context("writing to stdout")
+        writeln!(out, "{}", serde_json::to_string(&tok.encode_padded(text, args.context_length))?).map_err(|e| StdoutError(e).into())
     };
     if args.texts.is_empty() {
         for (i, line) in std::io::stdin().lock().lines().enumerate() {
@@ -30,5 +32,5 @@ pub fn run(args: Args) -> Result<()> {
             emit(text)?;
         }
     }
-    out.flush().context("writing to stdout")
+    out.flush().map_err(|e| StdoutError(e).into())
 }
