@@ -104,20 +104,14 @@ fn describe(lo: Bound, hi: Bound) -> String {
     }
 }
 
-/// `--device`: `best`, `cpu`, `wgpu`, `cuda`, each with an optional `:INDEX` (whether it is
-/// compiled in and present is checked when it is opened).
+/// `--device`: its form, as clip-model's device names have it (whether the device is compiled
+/// in and present is checked when it is opened).
 pub fn device_name(text: &str) -> Result<String, String> {
-    let (kind, index) = match text.split_once(':') {
-        Some((kind, index)) => (kind, Some(index)),
-        None => (text, None),
-    };
-    if !["best", "cpu", "wgpu", "cuda"].contains(&kind) {
-        return Err("expected cpu, wgpu, cuda[:N] or best".into());
+    match clip_model::device::split_name(text) {
+        Ok(_) => Ok(text.to_string()),
+        Err(clip_model::Error::Input(message)) => Err(message),
+        Err(other) => Err(other.to_string()),
     }
-    if index.is_some_and(|i| i.parse::<usize>().is_err()) {
-        return Err(format!("the device index after {kind:?} must be a whole number"));
-    }
-    Ok(text.to_string())
 }
 
 #[cfg(test)]

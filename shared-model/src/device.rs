@@ -81,13 +81,26 @@ pub fn resolve(name: &str) -> String {
     }
 }
 
-/// Parses a device name; `best` is the first of [`available`] this machine can run.
-#[allow(unused_variables)]
-pub fn parse(name: &str) -> Result<Device, Error> {
+/// The kinds a device name may have, each with an optional `:INDEX`.
+const KINDS: [&str; 4] = ["best", "cpu", "wgpu", "cuda"];
+
+/// A device name's kind and index, checked for form only (whether the kind is compiled in and
+/// present is [`parse`]'s question).
+pub fn split_name(name: &str) -> Result<(&str, Option<usize>), Error> {
     let (kind, index) = match name.split_once(':') {
         Some((k, i)) => (k, Some(i.parse::<usize>().map_err(|_| Error::Input(format!("bad device index in {name:?}")))?)),
         None => (name, None),
     };
+    if !KINDS.contains(&kind) {
+        return Err(Error::Input(format!("unknown device {name:?}: expected cpu, wgpu, cuda[:N] or best")));
+    }
+    Ok((kind, index))
+}
+
+/// Parses a device name; `best` is the first of [`available`] this machine can run.
+#[allow(unused_variables)]
+pub fn parse(name: &str) -> Result<Device, Error> {
+    let (kind, index) = split_name(name)?;
     let unavailable = || Error::Input(format!("device {name:?} is not available in this build (available: {}; rebuild with --features wgpu or cuda)", available().join(", ")));
     match kind {
         // An index on `best` is ignored, as before (`best:1` must not resolve to itself).
@@ -116,9 +129,9 @@ pub fn parse(name: &str) -> Result<Device, Error> {
             use_kernel_cache_dir();
             Ok(Device::cuda(index.unwrap_or(0)))
         }
+        // A kind of KINDS not compiled into this build.
         #[allow(unreachable_patterns)]
-        "cpu" | "wgpu" | "cuda" => Err(unavailable()),
-        _ => Err(Error::Input(format!("unknown device {name:?}: expected cpu, wgpu, cuda[:N] or best"))),
+        _ => Err(unavailable()),
     }
 }
 
