@@ -3,35 +3,18 @@
 //! the fuzz targets (`fuzz/fuzz_targets/`) run them under libFuzzer and `tests/fuzz_corpus.rs`
 //! replays the committed corpus through them.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
+use clip_model::fuzz::Scratch;
 
 use crate::data::source::{expand_braces, Source, TableFormat};
 use crate::output::sanitised;
 
-/// A scratch file holding `bytes`, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(extension: &str, bytes: &[u8]) -> Result<Self> {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("clip-burn-fuzz-{}-{n}.{extension}", std::process::id()));
-        std::fs::write(&path, bytes)?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Reads every sample of one pass; returns (usable, skipped). Reports are made printable as the
-/// commands print them. A table's image files are not read (a fuzzed row may name any path).
-fn drain(source: &Source) -> (usize, usize) {
+/// Opens `bytes` as a data source of the kind `extension` names (`tar`, `tsv`) and reads every
+/// sample of one pass; returns (usable, skipped). Reports are made printable as the commands
+/// print them. A table's image files are not read (a fuzzed row may name any path).
+fn drain(extension: &str, bytes: &[u8]) -> Result<(usize, usize)> {
+    let file = Scratch::new(extension, bytes)?;
+    let source = Source::open(&file.0.display().to_string(), &TableFormat::default())?;
     let (mut usable, mut skipped) = (0, 0);
     source.pass(0, 0, &mut |sample| {
         match &sample.problem {
@@ -43,21 +26,17 @@ fn drain(source: &Source) -> (usize, usize) {
         }
         true
     });
-    (usable, skipped)
+    Ok((usable, skipped))
 }
 
 /// A webdataset tar shard.
 pub fn shard(bytes: &[u8]) -> Result<(usize, usize)> {
-    let file = Scratch::new("tar", bytes)?;
-    let source = Source::open(&file.0.display().to_string(), &TableFormat::default())?;
-    Ok(drain(&source))
+    drain("tar", bytes)
 }
 
 /// A TSV table (open_clip's default columns `filepath` and `title`).
 pub fn table(bytes: &[u8]) -> Result<(usize, usize)> {
-    let file = Scratch::new("tsv", bytes)?;
-    let source = Source::open(&file.0.display().to_string(), &TableFormat::default())?;
-    Ok(drain(&source))
+    drain("tsv", bytes)
 }
 
 /// A shard pattern (`dir/shard-{0000..0099}.tar`), expanded to at most 10,000 paths.

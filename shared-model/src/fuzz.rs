@@ -31,15 +31,31 @@ pub fn weights(bytes: &[u8], device: &Device) -> Result<(), Error> {
     }
 }
 
+/// A file holding an input, for the parsers that read files (removed when dropped); shared with
+/// clip-trainer's entry points.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(extension: &str, bytes: &[u8]) -> Result<Self, Error> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("clip-burn-fuzz-{}-{n}.{extension}", std::process::id()));
+        std::fs::write(&path, bytes).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A `torch.save` file's bytes (zip or bare pickle), read as `load_file` reads one from disk.
 pub fn pytorch(bytes: &[u8], device: &Device) -> Result<(), Error> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("clip-burn-fuzz-{}-{n}.pt", std::process::id()));
-    std::fs::write(&path, bytes).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-    let read = import::read_pytorch_file(&path);
-    let _ = std::fs::remove_file(&path);
-    import::load_state_dict(Some(&tiny_config()), read?, device).map(drop)
+    let file = Scratch::new("pt", bytes)?;
+    let tensors = import::read_pytorch_file(&file.0)?;
+    import::load_state_dict(Some(&tiny_config()), tensors, device).map(drop)
 }
 
 /// Image bytes: decoding, the evaluation transform and the training crop.
