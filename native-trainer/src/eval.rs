@@ -123,24 +123,14 @@ pub fn zero_shot(model: &Clip, folder: &ImageFolder, templates: &[String], batch
     let (mut top1, mut top5, mut scored) = (0usize, 0usize, 0usize);
     let mut skipped = Skipped::new("zero-shot evaluation", "images");
     for chunk in folder.images.chunks(batch.max(1)) {
-        let mut pixels = Vec::with_capacity(chunk.len());
-        let mut labels = Vec::with_capacity(chunk.len());
-        for (path, label) in chunk {
-            match load_image(path, model) {
-                Ok(p) => {
-                    pixels.push(p);
-                    labels.push(*label);
-                }
-                Err(e) => skipped.add(format!("{e:#}")),
-            }
-        }
+        let (pixels, kept) = decodable(chunk, |(path, _)| load_image(path, model), &mut skipped, |_, e| format!("{e:#}"));
         if pixels.is_empty() {
             continue;
         }
         let features = model.encode_image(Pixels::batch(&pixels, device)?);
         let scores = normalize(features).matmul(classifier.clone().transpose());
-        for (row, label) in rows(scores)?.iter().zip(labels) {
-            let rank = row.iter().filter(|&&s| s > row[label]).count();
+        for (row, (_, label)) in rows(scores)?.iter().zip(kept) {
+            let rank = row.iter().filter(|&&s| s > row[*label]).count();
             top1 += (rank == 0) as usize;
             top5 += (rank < 5) as usize;
         }
@@ -152,6 +142,27 @@ pub fn zero_shot(model: &Clip, folder: &ImageFolder, templates: &[String], batch
     }
     let f = |x: usize| x as f64 / scored as f64;
     Ok(ZeroShot { top1: f(top1), top5: f(top5), images: scored, classes: folder.classes.len(), skipped: skipped.count() })
+}
+
+/// The images of `chunk` that decode, each with its item; each other one goes to `skipped`, its
+/// reason made by `reason` from its index in the chunk and the error.
+fn decodable<'a, T>(
+    chunk: &'a [T],
+    decode: impl Fn(&T) -> Result<Pixels>,
+    skipped: &mut Skipped,
+    reason: impl Fn(usize, anyhow::Error) -> String,
+) -> (Vec<Pixels>, Vec<&'a T>) {
+    let (mut pixels, mut kept) = (Vec::with_capacity(chunk.len()), Vec::with_capacity(chunk.len()));
+    for (i, item) in chunk.iter().enumerate() {
+        match decode(item) {
+            Ok(p) => {
+                pixels.push(p);
+                kept.push(item);
+            }
+            Err(e) => skipped.add(reason(i, e)),
+        }
+    }
+    (pixels, kept)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -201,20 +212,12 @@ pub fn retrieval(model: &Clip, pairs: &[(Vec<u8>, String)], batch: usize, device
     let mut n = 0;
     let batch = batch.max(1);
     for (c, chunk) in pairs.chunks(batch).enumerate() {
-        let mut pixels = Vec::with_capacity(chunk.len());
-        let mut captions = Vec::with_capacity(chunk.len());
-        for (i, (bytes, caption)) in chunk.iter().enumerate() {
-            match preprocess::preprocess_bytes(bytes, size) {
-                Ok(p) => {
-                    pixels.push(p);
-                    captions.push(caption.as_str());
-                }
-                Err(e) => skipped.add(format!("pair {}: {e}", c * batch + i + 1)),
-            }
-        }
+        let decode = |(bytes, _): &(Vec<u8>, String)| Ok(preprocess::preprocess_bytes(bytes, size)?);
+        let (pixels, kept) = decodable(chunk, decode, &mut skipped, |i, e| format!("pair {}: {e}", c * batch + i + 1));
         if pixels.is_empty() {
             continue;
         }
+        let captions: Vec<&str> = kept.iter().map(|(_, caption)| caption.as_str()).collect();
         n += pixels.len();
         image_features.push(normalize(model.encode_image(Pixels::batch(&pixels, device)?)));
         text_features.push(normalize(zero_shot::encode_texts(model, &tokenizer, &captions, batch, device)?));
