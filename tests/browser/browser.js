@@ -26,6 +26,18 @@ export async function launch({ gpu = false, userDataDir } = {}) {
   return { context, dir };
 }
 
+/** Runs `fn(page, context, errors)` on the test page (openPage) in a fresh browser launched with
+ * `options` (as launch's), closed afterwards. */
+export async function withPage(baseUrl, options, fn) {
+  const { context } = await launch(options);
+  try {
+    const { page, errors } = await openPage(context, baseUrl);
+    await fn(page, context, errors);
+  } finally {
+    await context.close();
+  }
+}
+
 export async function openPage(context, baseUrl) {
   const page = context.pages()[0] ?? (await context.newPage());
   const errors = [];

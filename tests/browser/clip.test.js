@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./server.js";
-import { launch, openPage } from "./browser.js";
+import { withPage as onTestPage } from "./browser.js";
 
 const F = "/tests/fixtures";
 let server, base;
@@ -15,15 +15,7 @@ before(async () => {
 });
 after(() => server?.close());
 
-async function withPage(opts, fn) {
-  const { context } = await launch(opts);
-  try {
-    const { page, errors } = await openPage(context, base);
-    await fn(page, context, errors);
-  } finally {
-    await context.close();
-  }
-}
+const withPage = (opts, fn) => onTestPage(base, opts, fn);
 
 /** Runs the fixture models in the page and returns max abs differences to open_clip. */
 async function parity(page, backend) {
@@ -178,14 +170,6 @@ test("failures reach JS as Errors with clear messages", async () => {
     const messages = await page.evaluate(async (F) => {
       const model = await (await fetch(`${F}/vit_quickgelu.json`)).text();
       const full = new Uint8Array(await (await fetch(`${F}/vit_quickgelu.safetensors`)).arrayBuffer());
-      const attempt = async (fn) => {
-        try {
-          await fn();
-          return "no error";
-        } catch (e) {
-          return `${e instanceof Error}: ${e.message}`;
-        }
-      };
       const clip = await clipBurn.Clip.load({ weights: full, model });
       return {
         truncated: await attempt(() => clipBurn.Clip.load({ weights: full.slice(0, 100000), model })),

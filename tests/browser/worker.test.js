@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./server.js";
-import { launch, openPage } from "./browser.js";
+import { withPage as onTestPage } from "./browser.js";
 
 let server, base;
 
@@ -14,27 +14,11 @@ before(async () => {
 });
 after(() => server?.close());
 
-async function withPage(fn) {
-  const { context } = await launch({ gpu: false });
-  try {
-    const { page, errors } = await openPage(context, base);
-    await fn(page, errors);
-  } finally {
-    await context.close();
-  }
-}
+const withPage = (fn) => onTestPage(base, { gpu: false }, fn);
 
 test("ClipWorker: relative and URL-object weights are the page's; errors carry their messages; dispose()", async () => {
   await withPage(async (page) => {
     const r = await page.evaluate(async () => {
-      const attempt = async (fn) => {
-        try {
-          await fn();
-          return "no error";
-        } catch (e) {
-          return `${e instanceof Error}: ${e.message}`;
-        }
-      };
       // The page is /tests/browser/page.html: these name /tests/fixtures/..., not /js/...
       const model = await (await fetch("../fixtures/vit_quickgelu.json")).text();
       const blob = await (await fetch("../fixtures/images/chelsea.jpg")).blob();
@@ -89,7 +73,6 @@ test("Clip after dispose(): properties keep their values, methods throw a clear 
       const before = { backend: clip.backend, embedDim: clip.embedDim, config: clip.config, disposed: clip.disposed };
       clip.dispose();
       clip.dispose();
-      const attempt = async (fn) => fn().then(() => "no error", (e) => `${e instanceof Error}: ${e.message}`);
       return {
         before,
         after: { backend: clip.backend, embedDim: clip.embedDim, config: clip.config, disposed: clip.disposed },
