@@ -8,6 +8,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use clip_model::import::{self, StoreDType};
 use clip_model::tokenizer::Tokenizer;
+use burn::tensor::Device;
 use clip_model::{Clip, ClipConfig};
 
 const PROMPTS: [&str; 4] = ["a photo of a cat.", "a diagram", "an astronaut riding a horse on the moon", "café crème"];
@@ -50,4 +51,35 @@ fn int8_vit_b_32_keeps_its_features_at_a_quarter_of_the_size() {
 #[test]
 fn int8_rn50_keeps_its_features() {
     check("RN50");
+}
+
+/// Not a check, a measurement (README, "int8 weights"): what computing with burn's quantized
+/// tensors would cost on the CPU backend instead of widening on load. One ViT-B-32 MLP matrix
+/// (`[768, 3072]`) against the token block of a batch of 1 and of 32 images (`[50 B, 768]`), f32
+/// against the same weights as a burn int8 tensor (per-tensor Q8S; burn's `q_matmul` dequantizes,
+/// then multiplies), alternating, medians.
+/// `cargo test -p clip-model --test int8 -- --ignored --nocapture` (the test profile builds
+/// burn's kernels at opt-level 3).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_computing_with_int8_tensors() {
+    use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue};
+    use std::time::Instant;
+    let device = Device::flex();
+    let w = Tensor::<2>::random([768, 3072], Distribution::Normal(0.0, 0.02), &device);
+    let q = w.clone().quantize_dynamic(&QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::Native));
+    for batch in [1, 32] {
+        let x = Tensor::<2>::random([50 * batch, 768], Distribution::Normal(0.0, 1.0), &device);
+        let time = |w: &Tensor<2>| {
+            let t = Instant::now();
+            let _ = x.clone().matmul(w.clone()).into_data();
+            t.elapsed().as_secs_f64() * 1e3
+        };
+        let rounds = if batch == 1 { 41 } else { 9 };
+        let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..rounds).map(|_| (time(&w), time(&q))).unzip();
+        a.sort_by(f64::total_cmp);
+        b.sort_by(f64::total_cmp);
+        let (f32_ms, q8_ms) = (a[rounds / 2], b[rounds / 2]);
+        eprintln!("[{}, 768] x [768, 3072]: f32 {f32_ms:.3} ms, burn int8 tensor {q8_ms:.3} ms ({:.2}x)", 50 * batch, q8_ms / f32_ms);
+    }
 }
