@@ -2,8 +2,10 @@
 //! peak memory — for comparison with open_clip at the same settings
 //! (`tests/bench/train_open_clip.py`). `clip-burn bench matmul`: the matmul alone (`matmul.rs`).
 //! `clip-burn bench allreduce`: data parallel's gradient all-reduce alone (`allreduce.rs`).
+//! `clip-burn bench embed`: one tower's inference alone (`embed.rs`).
 
 mod allreduce;
+mod embed;
 mod matmul;
 
 use std::time::Instant;
@@ -31,6 +33,9 @@ pub enum Args {
     /// Data parallel's gradient all-reduce in a one-rank job: the transport's path (NCCL on the
     /// device) against the host-staged one, each checked exactly, then timed.
     Allreduce(allreduce::AllReduceArgs),
+    /// One tower's forward pass (inference) on a batch of image files or texts, timed in the
+    /// process; the model's load reported apart.
+    Embed(embed::EmbedArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,6 +96,7 @@ pub fn run(args: Args, device_name: &str) -> Result<()> {
         Args::Train(args) => train(args, device_name),
         Args::Matmul(args) => matmul::run(args, device_name),
         Args::Allreduce(args) => allreduce::run(args, device_name),
+        Args::Embed(args) => embed::run(args, device_name),
     }
 }
 
