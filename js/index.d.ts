@@ -27,6 +27,11 @@ export interface LoadOptions {
    * `stats.weights.reason`.
    */
   cache?: boolean;
+  /**
+   * Images (and texts) per forward pass when a call gives none (a positive integer). Default:
+   * `DEFAULT_BATCH_SIZE` of the backend that runs.
+   */
+  batchSize?: number;
   /** Where to fetch clip_wasm_bg.wasm from (default: the package's pkg/clip_wasm_bg.wasm, found through import.meta.url). */
   wasmUrl?: string | URL;
 }
@@ -36,11 +41,19 @@ export interface Ranked {
   score: number;
 }
 
-export interface ClassifyOptions {
+export interface BatchOptions {
+  /** Images (or texts) per forward pass: a positive integer; default `clip.batchSize`. */
+  batchSize?: number;
+}
+
+export interface ClassifyOptions extends BatchOptions {
   /** Prompt templates with `{}` for the label (ensembled), or "imagenet" for OpenAI's 80. Default ["a photo of a {}."]. */
   templates?: string[] | "imagenet";
   topK?: number;
 }
+
+/** Images (and texts) per forward pass by default, per backend. */
+export declare const DEFAULT_BATCH_SIZE: { readonly cpu: number; readonly webgpu: number };
 
 /** Where a load's weights came from: downloaded, read from Cache Storage, or given as bytes/Blob/File. */
 export type WeightsSource = "network" | "cache" | "memory";
@@ -112,15 +125,24 @@ export declare class Clip {
   readonly stats: Stats;
   /** True once dispose() was called; the properties above keep their last values, every method throws "this Clip was disposed". */
   readonly disposed: boolean;
+  /** Images (or texts) per forward pass when a call gives no `batchSize`. */
+  readonly batchSize: number;
   /** L2-normalised image embedding. */
   embedImage(image: ImageInput): Promise<Float32Array>;
-  /** L2-normalised text embeddings (cached: the same text is never encoded twice). */
-  embedText(text: string): Promise<Float32Array>;
-  embedText(texts: string[]): Promise<Float32Array[]>;
+  /**
+   * L2-normalised embeddings of many images, one per image in order, `batchSize` per forward pass.
+   * An image that cannot be used rejects with "image N: ..." (its index); `[]` gives `[]`.
+   */
+  embedImages(images: Iterable<ImageInput>, options?: BatchOptions): Promise<Float32Array[]>;
+  /** L2-normalised text embeddings (cached: the same text is never encoded twice; the rest `batchSize` per forward pass). */
+  embedText(text: string, options?: BatchOptions): Promise<Float32Array>;
+  embedText(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
   /** The [labels, dim] prompt-ensembled classifier, built once per label set and templates. */
-  classifier(labels: string[], templates?: string[] | "imagenet"): Promise<Float32Array>;
+  classifier(labels: string[], templates?: string[] | "imagenet", options?: BatchOptions): Promise<Float32Array>;
   /** Ranked labels with probabilities, best first. */
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
+  /** One ranking per image, the images encoded `batchSize` per forward pass. */
+  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<Ranked[][]>;
   /** Frees the model's memory (GPU buffers, wasm heap). */
   dispose(): void;
 }

@@ -148,6 +148,56 @@ async function buildModel(bytes, model, backend) {
 }
 
 const SUPPORTED = "an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas or Blob";
+const IMAGE_TYPES = ["HTMLImageElement", "ImageBitmap", "ImageData", "HTMLCanvasElement", "OffscreenCanvas", "HTMLVideoElement", "SVGImageElement"];
+
+/**
+ * Images (and texts) per forward pass when `batchSize` is not given, per backend. Measured on the
+ * default model (tests/browser/bench/batch.js, 2 Xeon cores, headless Chromium): BATCH_NOTE.
+ */
+export const DEFAULT_BATCH_SIZE = { cpu: 8, webgpu: 16 };
+
+function checkBatchSize(value, where) {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${where}: batchSize must be a positive integer (images or texts per forward pass), got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
+  }
+  return value;
+}
+
+/** `list` in consecutive slices of at most `size`, with the index of each slice's first item. */
+function* chunks(list, size) {
+  for (let start = 0; start < list.length; start += size) yield [start, list.slice(start, start + size)];
+}
+
+/** Whether `e` is about an input image ("image N: ..."), not the device: no CPU fallback for it. */
+function isImageError(e) {
+  return /^image \d+: /.test(toError(e).message);
+}
+
+function isImage(image) {
+  return (typeof Blob !== "undefined" && image instanceof Blob) || IMAGE_TYPES.some((t) => typeof globalThis[t] !== "undefined" && image instanceof globalThis[t]);
+}
+
+/** The array of images `embedImages` and `classify` take (any iterable), or a TypeError. */
+function imageList(images, method) {
+  if (images == null || typeof images === "string" || typeof images[Symbol.iterator] !== "function") {
+    throw new TypeError(`${method} takes an array of images (each ${SUPPORTED}), got ${images === null ? "null" : typeof images}`);
+  }
+  return Array.from(images);
+}
+
+/** One image as `raw.ClipModel.embedImages` takes it: encoded-file bytes, or RGBA pixels. */
+async function imageItem(image, index) {
+  try {
+    if (image == null || !isImage(image)) throw new TypeError(`cannot embed ${Object.prototype.toString.call(image)}: expected ${SUPPORTED}`);
+    if (typeof Blob !== "undefined" && image instanceof Blob) return await imageBytes(image);
+    const { width, height, data } = rgbaOf(image);
+    return { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  } catch (e) {
+    const err = toError(e);
+    throw new (err instanceof TypeError ? TypeError : Error)(`image ${index}: ${err.message}`);
+  }
+}
 
 export class Clip {
   /**
@@ -159,9 +209,11 @@ export class Clip {
    * @param {string} [options.sha256] expected SHA-256 (hex) of the weights
    * @param {boolean} [options.cache] keep URL weights in Cache Storage and read them from there (default true)
    * @param {string|URL} [options.wasmUrl]
+   * @param {number} [options.batchSize] images (texts) per forward pass by default (DEFAULT_BATCH_SIZE per backend)
    */
   static async load(options = {}) {
     const { weights, onProgress, sha256, wasmUrl } = options;
+    const batchSize = checkBatchSize(options.batchSize, "Clip.load");
     const backend = options.backend ?? "auto";
     if (!["auto", "webgpu", "cpu"].includes(backend)) throw new Error(`unknown backend "${backend}": use "auto", "webgpu" or "cpu"`);
     if (weights == null) throw new Error("Clip.load needs `weights`: a URL, an ArrayBuffer, a Blob or a File");
@@ -183,7 +235,7 @@ export class Clip {
     }
     await storing;
     const db = await openDb();
-    return new Clip(inner, { bytes: backend === "auto" ? bytes : null, model, fingerprint, db, fallbackReason, weights: { ...got.info } });
+    return new Clip(inner, { bytes: backend === "auto" ? bytes : null, model, fingerprint, db, fallbackReason, weights: { ...got.info }, batchSize });
   }
 
   /** Entries of the weights cache (Cache Storage "clip-burn-weights"): [{ url, sha256, fingerprint, bytes, storedAt }]. */
@@ -196,7 +248,7 @@ export class Clip {
     return clearWeightsCache(url);
   }
 
-  constructor(inner, { bytes, model, fingerprint, db, fallbackReason, weights }) {
+  constructor(inner, { bytes, model, fingerprint, db, fallbackReason, weights, batchSize }) {
     this.inner = inner;
     this.fingerprint = fingerprint;
     this.fallbackReason = fallbackReason;
@@ -206,6 +258,12 @@ export class Clip {
     this._bytes = bytes; // kept in "auto" mode to reload on the CPU if the GPU is lost
     this._model = model;
     this._classifiers = new Map();
+    this._batchSize = batchSize; // Clip.load's; undefined: DEFAULT_BATCH_SIZE of the backend that runs
+  }
+
+  /** Images (or texts) per forward pass when a call gives no `batchSize`. */
+  get batchSize() {
+    return this._batchSize ?? DEFAULT_BATCH_SIZE[this.backend];
   }
 
   /** "webgpu" or "cpu": the backend that runs (after dispose(), the one that ran). */
@@ -232,7 +290,7 @@ export class Clip {
     try {
       return await fn(this.inner);
     } catch (e) {
-      if (!this._bytes || this.inner.backend !== "webgpu") throw toError(e);
+      if (!this._bytes || this.inner.backend !== "webgpu" || isImageError(e)) throw toError(e);
       // WebGPU failed (device lost, out of memory): continue on the CPU.
       this.fallbackReason = toError(e).message;
       this.inner.free();
@@ -249,29 +307,50 @@ export class Clip {
       const bytes = await imageBytes(image);
       return Float32Array.from(await this._run((m) => m.embedImageFiles([bytes])));
     }
-    const isImage = ["HTMLImageElement", "ImageBitmap", "ImageData", "HTMLCanvasElement", "OffscreenCanvas", "HTMLVideoElement", "SVGImageElement"].some(
-      (t) => typeof globalThis[t] !== "undefined" && image instanceof globalThis[t],
-    );
-    if (!isImage) throw new TypeError(`cannot embed ${Object.prototype.toString.call(image)}: expected ${SUPPORTED}`);
+    if (!isImage(image)) throw new TypeError(`cannot embed ${Object.prototype.toString.call(image)}: expected ${SUPPORTED}`);
     const { width, height, data } = rgbaOf(image);
     return Float32Array.from(await this._run((m) => m.embedImageRgba(width, height, new Uint8Array(data.buffer, data.byteOffset, data.byteLength))));
   }
 
-  /** L2-normalised text embeddings, one Float32Array per text (a single one for a string). Cached. */
-  async embedText(texts) {
+  /**
+   * L2-normalised embeddings of many images, one Float32Array each, in order: `batchSize` images
+   * (default `clip.batchSize`) per forward pass. An image that cannot be used fails the call with
+   * "image N: ..." (N its index in `images`).
+   */
+  async embedImages(images, options = {}) {
     this._alive();
+    const size = checkBatchSize(options?.batchSize, "embedImages") ?? this.batchSize;
+    const list = imageList(images, "embedImages");
+    const d = this.embedDim;
+    const out = [];
+    for (const [start, chunk] of chunks(list, size)) {
+      // One chunk's pixels at a time: a long list never holds more than `size` decoded images.
+      const items = await Promise.all(chunk.map((image, i) => imageItem(image, start + i)));
+      const flat = await this._run((m) => m.embedImages(items, start));
+      for (let i = 0; i < chunk.length; i++) out.push(Float32Array.from(flat.subarray(i * d, (i + 1) * d)));
+    }
+    return out;
+  }
+
+  /**
+   * L2-normalised text embeddings, one Float32Array per text (a single one for a string). Cached;
+   * the texts not in the cache go through the text tower `batchSize` at a time.
+   */
+  async embedText(texts, options = {}) {
+    this._alive();
+    const size = checkBatchSize(options?.batchSize, "embedText") ?? this.batchSize;
     const single = typeof texts === "string";
     const list = single ? [texts] : Array.from(texts ?? []);
     if (list.some((t) => typeof t !== "string")) throw new TypeError("embedText takes a string or an array of strings");
     const found = await this.cache.getMany(list);
     this.stats.textCacheHits += [...new Set(list)].filter((t) => found.has(t)).length;
     const missing = [...new Set(list.filter((t) => !found.has(t)))];
-    if (missing.length) {
-      const flat = await this._run((m) => m.embedTexts(missing));
+    const d = this.embedDim;
+    for (const [, chunk] of chunks(missing, size)) {
+      const flat = await this._run((m) => m.embedTexts(chunk));
       this.stats.textTowerRuns += 1;
-      this.stats.textPromptsEncoded += missing.length;
-      const d = this.embedDim;
-      const entries = missing.map((t, i) => [t, Float32Array.from(flat.subarray ? flat.subarray(i * d, (i + 1) * d) : flat.slice(i * d, (i + 1) * d))]);
+      this.stats.textPromptsEncoded += chunk.length;
+      const entries = chunk.map((t, i) => [t, Float32Array.from(flat.subarray(i * d, (i + 1) * d))]);
       await this.cache.putMany(entries);
       for (const [t, v] of entries) found.set(t, v);
     }
@@ -280,7 +359,7 @@ export class Clip {
   }
 
   /** A [labels, dim] classifier: per label the re-normalised mean over its templates (or "imagenet"). Built once per label set. */
-  async classifier(labels, templates = ["a photo of a {}."]) {
+  async classifier(labels, templates = ["a photo of a {}."], options = {}) {
     this._alive();
     if (!Array.isArray(labels) || labels.length === 0) throw new Error("classify needs a non-empty array of labels");
     if (templates === "imagenet") templates = wasm.imagenetTemplates();
@@ -290,7 +369,7 @@ export class Clip {
     let w = this._classifiers.get(key);
     if (!w) {
       const prompts = labels.flatMap((l) => templates.map((t) => t.replaceAll("{}", l)));
-      const feats = await this.embedText(prompts);
+      const feats = await this.embedText(prompts, { batchSize: options?.batchSize });
       const flat = new Float32Array(prompts.length * this.embedDim);
       feats.forEach((f, i) => flat.set(f, i * this.embedDim));
       w = Float32Array.from(wasm.ensemble(flat, labels.length, templates.length, this.embedDim));
@@ -299,14 +378,26 @@ export class Clip {
     return w;
   }
 
-  /** Ranked labels with probabilities: [{label, score}], best first. */
+  /**
+   * Ranked labels with probabilities: [{label, score}], best first. For an array of images, one
+   * ranking per image, the images encoded `batchSize` at a time (as embedImages).
+   */
   async classify(image, labels, options = {}) {
-    const w = await this.classifier(labels, options.templates);
-    const img = await this.embedImage(image);
-    this._alive(); // dispose() may have run while the image was encoded
-    const probs = wasm.probabilities(img, 1, w, labels.length, this.embedDim, this.inner.temperature);
-    const ranked = labels.map((label, i) => ({ label, score: probs[i] })).sort((a, b) => b.score - a.score);
-    return options.topK ? ranked.slice(0, options.topK) : ranked;
+    const many = Array.isArray(image);
+    checkBatchSize(options.batchSize, "classify");
+    const w = await this.classifier(labels, options.templates, options);
+    const feats = many ? await this.embedImages(image, options) : [await this.embedImage(image)];
+    this._alive(); // dispose() may have run while the images were encoded
+    if (!feats.length) return [];
+    const d = this.embedDim;
+    const flat = new Float32Array(feats.length * d);
+    feats.forEach((f, i) => flat.set(f, i * d));
+    const probs = wasm.probabilities(flat, feats.length, w, labels.length, d, this.inner.temperature);
+    const rankings = feats.map((_, n) => {
+      const ranked = labels.map((label, i) => ({ label, score: probs[n * labels.length + i] })).sort((a, b) => b.score - a.score);
+      return options.topK ? ranked.slice(0, options.topK) : ranked;
+    });
+    return many ? rankings : rankings[0];
   }
 
   /** Frees the model's memory (GPU buffers, wasm heap). */

@@ -1,4 +1,4 @@
-import type { Backend, CachedWeights, ClassifyOptions, ImageInput, LoadOptions, Ranked, Stats } from "./index.js";
+import type { Backend, BatchOptions, CachedWeights, ClassifyOptions, ImageInput, LoadOptions, Ranked, Stats } from "./index.js";
 
 export interface ClipWorkerLoadOptions extends LoadOptions {
   /**
@@ -24,11 +24,16 @@ export declare class ClipWorker {
   /** Why "auto" ended up on the CPU, if it did. */
   readonly fallbackReason: string | null;
   readonly cache: { readonly size: number; clear(): Promise<void> };
+  /** As Clip's (known after load). */
+  readonly batchSize: number;
   embedImage(image: ImageInput): Promise<Float32Array>;
-  embedText(text: string): Promise<Float32Array>;
-  embedText(texts: string[]): Promise<Float32Array[]>;
-  classifier(labels: string[], templates?: string[] | "imagenet"): Promise<Float32Array>;
+  /** As Clip's: elements and canvases cross to the worker as ImageBitmaps (transferred), Blobs and ImageData are copied. */
+  embedImages(images: Iterable<ImageInput>, options?: BatchOptions): Promise<Float32Array[]>;
+  embedText(text: string, options?: BatchOptions): Promise<Float32Array>;
+  embedText(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
+  classifier(labels: string[], templates?: string[] | "imagenet", options?: BatchOptions): Promise<Float32Array>;
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
+  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<Ranked[][]>;
   /** True once dispose() was called; the properties keep their last values, every method rejects with "this ClipWorker was disposed". */
   readonly disposed: boolean;
   /** Frees the model and stops the worker. */

@@ -14,6 +14,26 @@ async function transferable(image) {
   return [bitmap, [bitmap]];
 }
 
+/**
+ * An array of images as they cross to the worker, with what can be transferred (the ImageBitmaps
+ * made here). An image that cannot be sent fails with "image N: ..." (its index).
+ */
+async function transferables(images) {
+  if (images == null || typeof images === "string" || typeof images[Symbol.iterator] !== "function") {
+    throw new TypeError(`expected an array of images, got ${images === null ? "null" : typeof images}`);
+  }
+  const list = Array.from(images);
+  const sent = await Promise.all(list.map(async (image, i) => {
+    if (image == null || typeof image !== "object") throw new TypeError(`image ${i}: cannot embed ${Object.prototype.toString.call(image)}`);
+    try {
+      return await transferable(image);
+    } catch (e) {
+      throw new Error(`image ${i}: ${e?.message ?? e}`);
+    }
+  }));
+  return [sent.map(([img]) => img), sent.flatMap(([, t]) => t)];
+}
+
 /** The page's base URL: relative URLs given to ClipWorker mean what they mean on the page. */
 function pageBase() {
   if (typeof document !== "undefined" && document.baseURI) return document.baseURI;
@@ -154,10 +174,15 @@ export class ClipWorker {
   get fallbackReason() {
     return this.state?.fallbackReason ?? null;
   }
+  /** Images (or texts) per forward pass when a call gives no `batchSize`. */
+  get batchSize() {
+    return this.state?.batchSize;
+  }
 
+  /** One ranking for an image; for an array of images, one per image (batched as embedImages). */
   async classify(image, labels, options) {
     if (this._failure) throw this._failure;
-    const [img, transfer] = await transferable(image);
+    const [img, transfer] = Array.isArray(image) ? await transferables(image) : await transferable(image);
     return this._call("classify", [img, labels, options], transfer);
   }
   async embedImage(image) {
@@ -165,11 +190,17 @@ export class ClipWorker {
     const [img, transfer] = await transferable(image);
     return this._call("embedImage", [img], transfer);
   }
-  embedText(texts) {
-    return this._call("embedText", [texts]);
+  /** One Float32Array per image, `batchSize` images per forward pass in the worker. */
+  async embedImages(images, options) {
+    if (this._failure) throw this._failure;
+    const [imgs, transfer] = await transferables(images);
+    return this._call("embedImages", [imgs, options], transfer);
   }
-  classifier(labels, templates) {
-    return this._call("classifier", [labels, templates]);
+  embedText(texts, options) {
+    return this._call("embedText", options === undefined ? [texts] : [texts, options]);
+  }
+  classifier(labels, templates, options) {
+    return this._call("classifier", options === undefined ? [labels, templates] : [labels, templates, options]);
   }
   /** Frees the model and stops the worker; later calls reject with "this ClipWorker was disposed". */
   dispose() {

@@ -4,7 +4,7 @@ import { Clip } from "./index.js";
 let clip = null;
 
 function state() {
-  return clip && { backend: clip.backend, embedDim: clip.embedDim, fingerprint: clip.fingerprint, cacheSize: clip.cache.size, stats: clip.stats, fallbackReason: clip.fallbackReason };
+  return clip && { backend: clip.backend, embedDim: clip.embedDim, fingerprint: clip.fingerprint, cacheSize: clip.cache.size, stats: clip.stats, fallbackReason: clip.fallbackReason, batchSize: clip.batchSize };
 }
 
 self.onmessage = async ({ data: { id, method, args } }) => {
@@ -20,12 +20,15 @@ self.onmessage = async ({ data: { id, method, args } }) => {
     } else if (method === "dispose") {
       clip.dispose();
       clip = null;
-    } else if (["classify", "classifier", "embedImage", "embedText"].includes(method)) {
+    } else if (["classify", "classifier", "embedImage", "embedImages", "embedText"].includes(method)) {
       result = await clip[method](...args);
     } else {
       throw new Error(`unknown method ${method}`);
     }
-    self.postMessage({ id, result, state: state() });
+    // Image embeddings are fresh arrays: their buffers move to the page instead of being copied
+    // (text embeddings are not: they are the cache's own).
+    const transfer = method === "embedImage" ? [result.buffer] : method === "embedImages" ? result.map((v) => v.buffer) : [];
+    self.postMessage({ id, result, state: state() }, transfer);
   } catch (e) {
     const message = e instanceof Error ? e.message || e.name : String(e ?? "");
     self.postMessage({ id, error: message || `${method} failed with no message`, state: state() });

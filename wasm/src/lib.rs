@@ -135,6 +135,33 @@ impl ClipModel {
         self.embed_decoded(vec![decoded], true).await
     }
 
+    /// L2-normalised features of a batch of images in one forward pass. Flat `[n, embedDim]`.
+    ///
+    /// Each item of `images` is the bytes of an encoded file (a `Uint8Array`: JPEG, PNG, WebP,
+    /// decoded by the same Rust code as natively) or RGBA pixels `{ width, height, data }` (canvas
+    /// `ImageData` or the like, `data` a `Uint8Array` or `Uint8ClampedArray`). An image that cannot
+    /// be read, decoded or preprocessed fails the call with "image N: ...", where N is its index
+    /// plus `firstIndex` (the caller's index when it sends a long list in chunks).
+    #[wasm_bindgen(js_name = embedImages)]
+    pub async fn embed_images(&self, images: js_sys::Array, first_index: Option<usize>) -> Result<Vec<f32>, JsError> {
+        let first = first_index.unwrap_or(0);
+        if images.length() == 0 {
+            return Ok(Vec::new());
+        }
+        let size = self.image_size();
+        let pixels = images
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let at = |e: String| JsError::new(&format!("image {}: {e}", first + i));
+                let decoded = decode_item(&item).map_err(at)?;
+                preprocess::preprocess(&decoded, size).map_err(|e| at(format!("cannot preprocess image: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = preprocess::Pixels::batch(&pixels, &self.device).map_err(|e| js_error("cannot batch images", e))?;
+        read_vec(normalize(self.model.encode_image(batch))).await
+    }
+
     /// L2-normalised text features. Flat `[texts.length, embedDim]`.
     #[wasm_bindgen(js_name = embedTexts)]
     pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
@@ -168,6 +195,49 @@ impl ClipModel {
         let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
         let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, ctx]), &self.device);
         read_vec(self.model.encode_text(t)).await
+    }
+}
+
+/// One item of `embedImages`: encoded-file bytes, or `{ width, height, data }` RGBA pixels.
+fn decode_item(item: &JsValue) -> Result<Decoded, String> {
+    if let Some(bytes) = item.dyn_ref::<js_sys::Uint8Array>() {
+        return preprocess::decode(&bytes.to_vec()).map_err(|e| e.to_string());
+    }
+    if !item.is_object() {
+        return Err(format!("expected the bytes of an image file (Uint8Array) or {{ width, height, data }} RGBA pixels, got {}", describe(item)));
+    }
+    let field = |name: &str| js_sys::Reflect::get(item, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+    let dimension = |name: &str| {
+        let v = field(name);
+        match v.as_f64() {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(n as usize),
+            _ => Err(format!("RGBA pixels need a whole, non-negative `{name}`, got {}", describe(&v))),
+        }
+    };
+    let (width, height) = (dimension("width")?, dimension("height")?);
+    let data = field("data");
+    let rgba = if let Some(a) = data.dyn_ref::<js_sys::Uint8Array>() {
+        a.to_vec()
+    } else if let Some(a) = data.dyn_ref::<js_sys::Uint8ClampedArray>() {
+        a.to_vec()
+    } else {
+        return Err(format!("RGBA pixels need `data` as a Uint8Array or Uint8ClampedArray, got {}", describe(&data)));
+    };
+    preprocess::from_rgba(width, height, rgba).map_err(|e| format!("invalid image data: {e}"))
+}
+
+/// A JS value's kind for error messages: "undefined", "a number", "[object Blob]".
+fn describe(v: &JsValue) -> String {
+    if v.is_undefined() {
+        return "undefined".into();
+    }
+    if v.is_null() {
+        return "null".into();
+    }
+    match v.js_typeof().as_string().as_deref() {
+        Some("object") => String::from(js_sys::Object::to_string(v.unchecked_ref::<js_sys::Object>())),
+        Some(kind) => format!("a {kind}"),
+        None => "a value of unknown kind".into(),
     }
 }
 
