@@ -3,7 +3,8 @@
 // (top-1 right on at least 9 of 10) on the CPU (GPU disabled) and on WebGPU (SwiftShader);
 // every image input (examples, file picker, paste, drop, drawing with the mouse and with the
 // keyboard), labels as free text, the template choice, keyboard use, a phone-sized viewport;
-// "own weights" from local files gives the native `clip-burn classify` probabilities. Saves a
+// "own weights" from local files gives the native `clip-burn classify` probabilities; the int8
+// weights choice loads and classifies. Saves a
 // screenshot to artifacts/demo.png.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -279,6 +280,37 @@ describe("demo page, WebGPU disabled (CPU fallback)", () => {
     await page.waitForFunction(() => !document.getElementById("error").hidden && !document.getElementById("backend").disabled);
     assert.match(await page.textContent("#error"), /^Could not load vit_quickgelu\.safetensors: WebGPU is not available: /);
     assert.equal(await page.$eval("#backend", (s) => s.value), "auto", "the selector shows the backend choice in use");
+    assert.deepEqual(foreign, [], "no request beyond the page's server");
+    assert.deepEqual(errors, [], "no uncaught errors");
+  });
+});
+
+describe("demo page, the int8 weights choice (WebGPU disabled)", () => {
+  let context, page, foreign, errors;
+  before(async () => {
+    ({ context, page, foreign, errors } = await openDemo(false));
+  });
+  after(() => context?.close());
+
+  test("lists f16 and int8 with their sizes; int8 loads, is about half the download, and classifies the held-out examples", { timeout: SLOW }, async () => {
+    const options = await page.$$eval("#default-weights option", (os) => os.map((o) => ({ value: o.value, text: o.textContent, selected: o.selected })));
+    assert.deepEqual(options.map((o) => o.value), ["f16", "int8"]);
+    assert.match(options[0].text, /^Default model, f16 \(9\.\d MB\)$/);
+    assert.match(options[1].text, /^Default model, int8 \((4|5)\.\d MB\)$/);
+    assert.ok(options[0].selected, "f16 is loaded on start");
+    served.length = 0;
+    await page.selectOption("#default-weights", "int8");
+    await page.waitForFunction(() => /int8/.test(document.getElementById("model-status").textContent) && /^Ready/.test(document.getElementById("model-status").textContent), null, { timeout: SLOW });
+    const status = await page.textContent("#model-status");
+    assert.match(status, /^Ready: the default model \(synth\).*int8 weights.* (4|5)\.\d MB loaded in .* running on the CPU\.$/);
+    assert.ok(served.includes("/models/synth/clip-synth-int8.bpk"), "the int8 file was downloaded");
+    const rows = await classifyExamples(page, 16);
+    assert.match(rows[0].timings.weights, /\((4|5)\.\d MB\)$/);
+    assert.equal(rows[0].timings.prompts, "80 (0 from the cache, 80 encoded)", "other weights, other prompt embeddings");
+    assert.ok(reportExamples("CPU, int8", rows) >= 9 * rows.length / 10);
+    console.log(`int8: ${status}`);
+    await page.selectOption("#default-weights", "f16");
+    await page.waitForFunction(() => /f16 weights/.test(document.getElementById("model-status").textContent), null, { timeout: SLOW });
     assert.deepEqual(foreign, [], "no request beyond the page's server");
     assert.deepEqual(errors, [], "no uncaught errors");
   });

@@ -22,11 +22,18 @@ function showError(message) {
 
 // ---- model -------------------------------------------------------------------------------
 
+/** The default model in the weights file chosen in the list (f16 or int8). */
 function defaultSpec() {
   const d = state.defaults;
+  const file = d.files.find((f) => f.dtype === $("default-weights").value) ?? d.files[0];
   // A URL the worker resolves the same way: relative ones would resolve against its script.
-  const weights = new URL(d.weights, document.baseURI).href;
-  return { weights, sha256: d.sha256, name: `the default model (${d.name})`, about: d.description };
+  const weights = new URL(file.url, document.baseURI).href;
+  return { weights, sha256: file.sha256, name: `the default model (${d.name})`, about: `${d.description}, ${file.about}` };
+}
+
+/** The list of the default model's weights files, with their sizes. */
+function weightsChoices(files) {
+  $("default-weights").replaceChildren(...files.map((f) => new Option(`Default model, ${f.dtype} (${megabytes(f.bytes)})`, f.dtype)));
 }
 
 const READING = { network: "Downloading weights", cache: "Reading weights from this browser's cache", memory: "Reading weights" };
@@ -39,7 +46,7 @@ function progress(loaded, total, source) {
   $("model-status").textContent = `${READING[source] ?? "Loading weights"}: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ""}…`;
 }
 
-const loadControls = () => [$("load-own"), $("load-default"), $("backend"), $("clear-weights")];
+const loadControls = () => [$("load-own"), $("load-default"), $("default-weights"), $("backend"), $("clear-weights")];
 
 /** Loads a model ({ weights, model, sha256, name }); on failure the previous one stays in use. */
 async function useModel(spec) {
@@ -200,6 +207,7 @@ async function start() {
   $("template").replaceChildren(...templateChoices(state.defaults.templates).map(({ value, text }) => new Option(text, value)));
   $("examples-hint").textContent = `Pictures of the ${state.defaults.examples.length} colour-shape pairs the default model never saw in training.`;
   exampleButtons(state.defaults.examples);
+  weightsChoices(state.defaults.files);
   colourChoices();
 
   const pad = drawingPad($("canvas"), $("cursor"), drawSettings, classifyDrawing);
@@ -211,6 +219,7 @@ async function start() {
   $("labels").addEventListener("keydown", (e) => e.key === "Enter" && (e.ctrlKey || e.metaKey) && classify());
   $("backend").addEventListener("change", () => useModel(state.model?.spec ?? defaultSpec()));
   $("load-default").addEventListener("click", () => useModel(defaultSpec()));
+  $("default-weights").addEventListener("change", () => useModel(defaultSpec()));
   $("clear-weights").addEventListener("click", forgetWeights);
   $("own-form").addEventListener("submit", async (e) => {
     e.preventDefault();
