@@ -244,8 +244,14 @@ export async function obtainWeights(weights, { sha256, cache = true, onProgress 
           "x-clip-burn-stored": new Date().toISOString(),
         };
         // A response of our own (no Vary, no cookies, no caching headers of the server's): the
-        // key alone decides what matches.
-        await c.put(key, new Response(new Blob([bytes]), { headers }));
+        // key alone decides what matches. Chromium 156 refused a 605 MB Blob body (ViT-B-32's f32
+        // safetensors: "UnknownError: Unexpected internal error") and took the same bytes
+        // streamed in slices, which stores a 303 MB file about 1 s slower than a Blob: a Blob
+        // first, a stream when it is refused for anything but the quota.
+        await c.put(key, new Response(new Blob([bytes]), { headers })).catch((e) => {
+          if (e?.name === "QuotaExceededError") throw e;
+          return c.put(key, new Response(sliced(bytes), { headers }));
+        });
         info.cached = true;
       } catch (e) {
         info.reason = `storing the weights in Cache Storage failed (${describe(e)})`;
@@ -257,6 +263,19 @@ export async function obtainWeights(weights, { sha256, cache = true, onProgress 
       info.cached = false;
     },
   };
+}
+
+/** `bytes` as a ReadableStream of views of at most 8 MiB, one per pull. */
+function sliced(bytes) {
+  const SLICE = 64 << 20;
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.length) return controller.close();
+      controller.enqueue(bytes.subarray(offset, offset + SLICE));
+      offset += SLICE;
+    },
+  });
 }
 
 /** Entries of the weights cache: { url, sha256 (expected, or null), fingerprint, bytes, storedAt }. */

@@ -4,7 +4,8 @@
 // (the expected SHA-256, their stored digest and length) and dropped and downloaded again when
 // they fail; `cache: false` neither reads nor stores; clearWeightsCache() frees the space; a
 // missing, refusing or full Cache Storage falls back to the network with the reason in
-// clip.stats.weights; the same through ClipWorker. Downloads are counted twice: by the test
+// clip.stats.weights; a Blob body Cache Storage refuses is stored as a stream; the same through
+// ClipWorker. Downloads are counted twice: by the test
 // server's own log and by Playwright's request events.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
@@ -355,5 +356,39 @@ test("(f) ClipWorker: the same cache, relative URLs the page's; progress from th
     assert.equal(off.weights.source, "network");
     assert.equal(take(VIT), 2);
     assert.deepEqual(await entries(page), []);
+  });
+});
+
+test("(g) a Blob body Cache Storage refuses (as Chromium does for a 605 MB one) is stored again as a stream; the next visit reads it", async () => {
+  await withPage(async ({ page, reload }) => {
+    await page.evaluate(async () => {
+      await clipBurn.initWasm(); // before Response is wrapped: wasm-bindgen's init checks `instanceof Response`
+      // The first put fails as Chromium 156's did for ViT-B-32's f32 safetensors; the bodies are recorded.
+      window.bodies = [];
+      const Original = window.Response;
+      window.Response = class extends Original {
+        constructor(body, init) {
+          super(body, init);
+          window.bodies.push(body?.constructor?.name ?? String(body));
+        }
+      };
+      const put = Cache.prototype.put;
+      let calls = 0;
+      Cache.prototype.put = function (...args) {
+        calls += 1;
+        return calls === 1 ? Promise.reject(new DOMException("Unexpected internal error.", "UnknownError")) : put.apply(this, args);
+      };
+    });
+    const first = await load(page, VIT);
+    assert.equal(first.error, undefined, first.error);
+    assert.deepEqual(first.weights, { source: "network", cached: true, bytes: VIT_BYTES, url: `${base}${VIT}` }, "stored, no reason");
+    assert.deepEqual(await page.evaluate(() => window.bodies), ["Blob", "ReadableStream"]);
+    assert.equal(take(VIT), 1);
+    await reload();
+    const second = await load(page, VIT);
+    assert.equal(second.weights.source, "cache");
+    assert.equal(second.fingerprint, VIT_SHA, "the streamed copy holds the same bytes");
+    assert.deepEqual(second.text, first.text);
+    assert.equal(take(VIT), 0);
   });
 });
