@@ -142,7 +142,7 @@ export declare class Clip {
   /** Ranked labels with probabilities, best first. */
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
   /** One ranking per image, the images encoded `batchSize` per forward pass. */
-  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<Ranked[][]>;
+  classify(images: Iterable<ImageInput>, labels: string[], options?: ClassifyOptions): Promise<Ranked[][]>;
   /** Frees the model's memory (GPU buffers, wasm heap). */
   dispose(): void;
 }

@@ -383,7 +383,8 @@ export class Clip {
    * ranking per image, the images encoded `batchSize` at a time (as embedImages).
    */
   async classify(image, labels, options = {}) {
-    const many = Array.isArray(image);
+    // No image type is iterable: an array, a FileList or any iterable is a list of images.
+    const many = image != null && typeof image !== "string" && typeof image[Symbol.iterator] === "function";
     checkBatchSize(options.batchSize, "classify");
     const w = await this.classifier(labels, options.templates, options);
     const feats = many ? await this.embedImages(image, options) : [await this.embedImage(image)];

@@ -33,7 +33,7 @@ export declare class ClipWorker {
   embedText(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
   classifier(labels: string[], templates?: string[] | "imagenet", options?: BatchOptions): Promise<Float32Array>;
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
-  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<Ranked[][]>;
+  classify(images: Iterable<ImageInput>, labels: string[], options?: ClassifyOptions): Promise<Ranked[][]>;
   /** True once dispose() was called; the properties keep their last values, every method rejects with "this ClipWorker was disposed". */
   readonly disposed: boolean;
   /** Frees the model and stops the worker. */

@@ -182,7 +182,8 @@ export class ClipWorker {
   /** One ranking for an image; for an array of images, one per image (batched as embedImages). */
   async classify(image, labels, options) {
     if (this._failure) throw this._failure;
-    const [img, transfer] = Array.isArray(image) ? await transferables(image) : await transferable(image);
+    const many = image != null && typeof image !== "string" && typeof image[Symbol.iterator] === "function";
+    const [img, transfer] = many ? await transferables(image) : await transferable(image);
     return this._call("classify", [img, labels, options], transfer);
   }
   async embedImage(image) {

@@ -153,6 +153,7 @@ test("bad input: a bad image names its index, [] gives [], batchSize must be a p
         badClassifyBatch: await attempt(() => clip.classify(images, ["red cross"], { batchSize: -1 })),
         badTextBatch: await attempt(() => clip.embedText(["a"], { batchSize: 2.5 })),
         stillWorks: (await clip.embedImages(images.slice(0, 2))).length,
+        fromSet: (await clip.classify(new Set(images.slice(0, 3)), ["red cross", "green star"])).map((r) => r.length),
         backend: clip.backend,
       };
     });
@@ -171,6 +172,7 @@ test("bad input: a bad image names its index, [] gives [], batchSize must be a p
     assert.match(r.badClassifyBatch, /^true: classify: batchSize must be a positive integer .*got -1/);
     assert.match(r.badTextBatch, /^true: embedText: batchSize must be a positive integer .*got 2\.5/);
     assert.equal(r.stillWorks, 2);
+    assert.deepEqual(r.fromSet, [2, 2, 2], "any iterable of images is a list: one ranking each");
   });
 });
 
