@@ -17,6 +17,28 @@ use crate::{FlexTensor, Layout};
 trait GemmScalar: Element + bytemuck::Pod {
     fn zero() -> Self;
     fn one() -> Self;
+
+    /// clip-burn patch: computes `out = lhs · rhs` (`out` row-major, `n` wide) with a faster
+    /// kernel where this type and layout have one, and says whether it did.
+    ///
+    /// # Safety
+    /// As [`gemm_call`]'s.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn faster(
+        _m: usize,
+        _n: usize,
+        _k: usize,
+        _out: *mut Self,
+        _lhs: *const Self,
+        _lhs_cs: isize,
+        _lhs_rs: isize,
+        _rhs: *const Self,
+        _rhs_cs: isize,
+        _rhs_rs: isize,
+        _parallel: bool,
+    ) -> bool {
+        false
+    }
 }
 
 impl GemmScalar for f32 {
@@ -25,6 +47,31 @@ impl GemmScalar for f32 {
     }
     fn one() -> Self {
         1.0
+    }
+
+    /// Operands laid out row by row (a linear layer's `x · w`) on a CPU with AVX-512:
+    /// `matmul_avx512`.
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    unsafe fn faster(
+        m: usize,
+        n: usize,
+        k: usize,
+        out: *mut Self,
+        lhs: *const Self,
+        lhs_cs: isize,
+        lhs_rs: isize,
+        rhs: *const Self,
+        rhs_cs: isize,
+        rhs_rs: isize,
+        parallel: bool,
+    ) -> bool {
+        let rows = lhs_cs == 1 && rhs_cs == 1 && lhs_rs >= 0 && rhs_rs >= 0;
+        if !rows || !super::matmul_avx512::available() {
+            return false;
+        }
+        // SAFETY: the caller's bounds, the layout and the CPU feature checked above.
+        unsafe { super::matmul_avx512::matmul(m, n, k, lhs, lhs_rs as usize, rhs, rhs_rs as usize, out, parallel) };
+        true
     }
 }
 
@@ -305,6 +352,11 @@ unsafe fn gemm_call<T: GemmScalar>(
     rhs_rs: isize,
     parallelism: gemm::Parallelism,
 ) {
+    // clip-burn patch: `out` is always row-major here (`out_cs` 1, `out_rs` n).
+    let parallel = !matches!(parallelism, gemm::Parallelism::None);
+    if out_cs == 1 && out_rs == n as isize && unsafe { T::faster(m, n, k, out, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, parallel) } {
+        return;
+    }
     unsafe {
         gemm::gemm(
             m,

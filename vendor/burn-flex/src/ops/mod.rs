@@ -113,6 +113,8 @@ mod int;
 pub mod interpolate;
 pub mod mask;
 pub mod matmul;
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+mod matmul_avx512;
 mod module;
 pub mod pool;
 mod qtensor;
