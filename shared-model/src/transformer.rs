@@ -37,11 +37,12 @@ impl Activation {
     }
 }
 
-/// `nn.MultiheadAttention` as open_clip stores it: q;k;v stacked in `in_proj_weight` `[3D, D]`.
+/// `nn.MultiheadAttention`: q;k;v stacked in one projection, open_clip's `in_proj_weight`
+/// `[3D, D]` and `in_proj_bias` held as a burn `Linear` (`[D, 3D]`, transposed on import like every
+/// linear weight), so that `x · w` reads both operands row by row (the CPU backend's fast layout).
 #[derive(Module, Debug)]
 pub struct Attention {
-    pub in_proj_weight: Param<Tensor<2>>,
-    pub in_proj_bias: Param<Tensor<1>>,
+    pub in_proj: Linear,
     pub out_proj: Linear,
     #[module(skip)]
     pub heads: usize,
@@ -50,9 +51,10 @@ pub struct Attention {
 impl Attention {
     pub fn new(width: usize, heads: usize, device: &Device) -> Self {
         let std = (width as f64).powf(-0.5);
+        let mut in_proj = LinearConfig::new(width, 3 * width).with_initializer(Initializer::Normal { mean: 0.0, std }).init(device);
+        in_proj.bias = Some(Initializer::Zeros.init([3 * width], device));
         Self {
-            in_proj_weight: param([3 * width, width], std, device),
-            in_proj_bias: Initializer::Zeros.init([3 * width], device),
+            in_proj,
             out_proj: LinearConfig::new(width, width).init(device),
             heads,
         }
@@ -61,7 +63,7 @@ impl Attention {
     /// # Shapes
     /// - x: `[B*T, D]` rows of `batch` sequences -> `[B*T, D]`; causal: `[1, 1, T, T]` ([`attention::causal_mask`])
     pub fn forward(&self, x: Tensor<2>, batch: usize, causal: Option<&Tensor<4, Bool>>) -> Tensor<2> {
-        let qkv = linear(x, self.in_proj_weight.val().transpose(), Some(self.in_proj_bias.val()));
+        let qkv = forward_linear(&self.in_proj, x);
         let [rows, width] = qkv.dims();
         let heads = attention::self_attention(qkv.reshape([batch, rows / batch, width]), self.heads, causal);
         let out = heads.reshape([rows, width / 3]);

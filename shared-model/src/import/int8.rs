@@ -24,15 +24,16 @@ pub const SCALE_SUFFIX: &str = ".int8_scale";
 
 /// The axis with one scale per index (the output channels) of a parameter stored as int8, or
 /// `None` for a parameter kept in floating point. By name and rank, in burn's layout:
-/// convolution kernels `[out, in, kh, kw]`, `in_proj_weight` `[3D, D]` (open_clip's),
-/// the token embedding (a row per token), and every other matrix `[in, out]` (burn's `Linear`,
-/// `text_projection`, `visual.proj`). The positional embeddings are added, not multiplied, and
+/// convolution kernels `[out, in, kh, kw]`, the token embedding (a row per token), and every
+/// other matrix `[in, out]` (burn's `Linear`, attention's `in_proj` among them, `text_projection`,
+/// `visual.proj`). Files written before `in_proj` was a `Linear` stored it `[3D, D]` with scales
+/// `[3D, 1]`: the loader takes any scale shape that broadcasts. The positional embeddings are added, not multiplied, and
 /// stay f16.
 pub fn output_axis(name: &str, shape: &[usize]) -> Option<usize> {
     match shape.len() {
         4 => Some(0),
         2 if name.ends_with("positional_embedding") => None,
-        2 if name.ends_with("in_proj_weight") || name.ends_with("token_embedding.weight") => Some(0),
+        2 if name.ends_with("token_embedding.weight") => Some(0),
         2 => Some(1),
         _ => None,
     }
@@ -196,7 +197,7 @@ mod tests {
     #[test]
     fn each_parameter_kind_has_its_axis() {
         assert_eq!(output_axis("visual.conv1.weight", &[768, 3, 32, 32]), Some(0));
-        assert_eq!(output_axis("text.transformer.resblocks.0.attn.in_proj_weight", &[1536, 512]), Some(0));
+        assert_eq!(output_axis("text.transformer.resblocks.0.attn.in_proj.weight", &[512, 1536]), Some(1));
         assert_eq!(output_axis("text.token_embedding.weight", &[49408, 512]), Some(0));
         assert_eq!(output_axis("text.transformer.resblocks.0.mlp.c_fc.weight", &[512, 2048]), Some(1));
         assert_eq!(output_axis("text.text_projection", &[512, 512]), Some(1));

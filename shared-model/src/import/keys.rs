@@ -52,6 +52,8 @@ const HF_TO_OPEN_CLIP: &[(&str, &str)] = &[
 
 /// open_clip -> this crate's module paths.
 const OPEN_CLIP_TO_MODULE: &[(&str, &str)] = &[
+    (".attn.in_proj_weight", ".attn.in_proj.weight"), // a burn Linear (transposed on load as the others)
+    (".attn.in_proj_bias", ".attn.in_proj.bias"),
     (".downsample.0.", ".downsample.conv."), // nn.Sequential(AvgPool2d "-1", Conv2d "0", BatchNorm2d "1")
     (".downsample.1.", ".downsample.bn."),
 ];
@@ -158,7 +160,8 @@ mod tests {
     #[test]
     fn open_clip_keys_map_to_module_paths() {
         assert_eq!(open_clip_to_module("visual.layer1.0.downsample.1.running_var"), "visual.layer1.0.downsample.bn.running_var");
-        assert_eq!(open_clip_to_module("transformer.resblocks.3.attn.in_proj_weight"), "text.transformer.resblocks.3.attn.in_proj_weight");
+        assert_eq!(open_clip_to_module("transformer.resblocks.3.attn.in_proj_weight"), "text.transformer.resblocks.3.attn.in_proj.weight");
+        assert_eq!(module_to_open_clip("visual.transformer.resblocks.0.attn.in_proj.bias"), "visual.transformer.resblocks.0.attn.in_proj_bias");
         assert_eq!(open_clip_to_module("logit_scale"), "logit_scale");
         assert_eq!(module_to_open_clip("text.ln_final.weight"), "ln_final.weight");
         assert_eq!(module_to_open_clip("visual.layer1.0.downsample.conv.weight"), "visual.layer1.0.downsample.0.weight");

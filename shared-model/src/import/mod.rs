@@ -237,11 +237,35 @@ fn load_burnpack(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -
     for tensor in &tensors {
         check_finite(tensor)?;
     }
-    let tensors = int8::dequantized(tensors)?;
+    let tensors = in_proj_as_linear(int8::dequantized(tensors)?);
     check_size(&config, tensors.iter().map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>()).sum())?;
     let mut model = Clip::new(&config, device);
     apply_strict(&mut model, tensors, Box::new(FloatCastAdapter::to(DType::F32)), Box::new(FloatCastAdapter::to(DType::F32)))?;
     Ok(model)
+}
+
+/// A burnpack written before attention's `in_proj` was a burn `Linear` holds
+/// `*.attn.in_proj_weight` `[3D, D]` (open_clip's layout) and `*.attn.in_proj_bias`: renamed to
+/// `in_proj.weight` (transposed, deferred like the other tensors) and `in_proj.bias`.
+fn in_proj_as_linear(tensors: Vec<burn_pack::Tensor>) -> Vec<burn_pack::Tensor> {
+    tensors
+        .into_iter()
+        .map(|t| {
+            if let Some(block) = t.name.strip_suffix(".attn.in_proj_bias") {
+                let name = format!("{block}.attn.in_proj.bias");
+                let shape = t.shape.clone();
+                let dtype = t.dtype;
+                return bridge::map_data(t, name, dtype, shape, |data| data);
+            }
+            let Some(block) = t.name.strip_suffix(".attn.in_proj_weight") else { return t };
+            let [rows, cols] = t.shape[..] else { return t };
+            let name = format!("{block}.attn.in_proj.weight");
+            bridge::map_data(t, name, DType::F32, [cols, rows].into(), move |data| {
+                let values = data.convert::<f32>().try_into_vec::<f32>().expect("an f32 tensor");
+                TensorData::new(transpose(&values, rows, cols), [cols, rows])
+            })
+        })
+        .collect()
 }
 
 /// Refuses a burnpack tensor holding a NaN or an infinity (as the state-dict readers do), naming
