@@ -22,6 +22,15 @@ const BATCHES = (process.env.BATCHES ?? "1,4,8,16,32").split(",").map(Number);
 const target = process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache/clip-burn/target");
 const BIN = process.env.CLIP_BURN_BIN ?? join(target, "debug/clip-burn");
 if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build the native CLI or set CLIP_BURN_BIN`);
+/** Whether a compiler runs beside the measurement (2 cores: it would skew every figure). */
+const busy = () => {
+  try {
+    return execFileSync("pgrep", ["-x", "rustc"], { encoding: "utf8" }).trim().length > 0;
+  } catch {
+    return false;
+  }
+};
+if (busy()) console.error("warning: rustc is running: the timings will be skewed (wait for the build to end)");
 
 // ---- the files ----------------------------------------------------------------------------
 const FILES = [
@@ -157,6 +166,7 @@ if (part("batch")) {
   }
 }
 server.close();
+if (busy()) console.error("warning: rustc was running at the end: the timings may be skewed");
 
 // ---- the section ----------------------------------------------------------------------------
 const mb = (n) => (n / 1e6).toFixed(1);
@@ -194,7 +204,8 @@ if (report.batch) {
   for (const r of report.batch) {
     lines.push(`| ${r.what} | ${r.backend} | ${r.single.toFixed(0)} ms | ${r.rows.map((x) => `${x.ms.toFixed(0)} ms (${(r.single / x.ms).toFixed(2)}x)`).join(" | ")} |`);
   }
-  lines.push("", `Defaults: \`DEFAULT_BATCH_SIZE\` (js/index.js) is ${JSON.stringify(report.batch[0] && { cpu: report.batch.find((r) => r.backend === "cpu")?.defaultBatch, webgpu: report.batch.find((r) => r.backend === "webgpu")?.defaultBatch })}.`, "");
+  const defaults = Object.fromEntries(report.batch.map((r) => [r.backend, r.defaultBatch]));
+  lines.push("", `The package's defaults (\`DEFAULT_BATCH_SIZE\`, js/index.js, chosen from these rows): ${Object.entries(defaults).map(([b, n]) => `${n} on ${b}`).join(", ")}.`, "");
 }
 const section = `## Lighter models for the web (issue 30)
 
