@@ -89,3 +89,26 @@ fn matmul_is_within_rounding_on_real_values() {
     let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-4, "{worst}");
 }
+
+/// A 1x1 convolution is the same product per picture (`w [out, in] · x [in, h*w]`), which the
+/// backend's 1x1 path sends to the same kernel: exact on integers, with a stride-free batch of 2
+/// large enough for the threaded path.
+#[test]
+fn a_one_by_one_convolution_is_exact() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let device = Device::flex();
+    let (batch, cin, cout, h, w) = (2, 130, 67, 14, 9);
+    let x = ints(batch * cin * h * w, 4);
+    let k = ints(cout * cin, 5);
+    let got = values(conv2d(
+        Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, cin, h, w]), &device),
+        Tensor::<4>::from_data(TensorData::new(k.clone(), [cout, cin, 1, 1]), &device),
+        None,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    ));
+    for b in 0..batch {
+        let want = reference(&k, &x[b * cin * h * w..(b + 1) * cin * h * w], cout, cin, h * w);
+        assert_eq!(&got[b * cout * h * w..(b + 1) * cout * h * w], &want[..], "picture {b}");
+    }
+}

@@ -698,6 +698,12 @@ fn conv3d_1x1_impl<
                     let out_offset =
                         b * channels_out * spatial + g * out_channels_per_group * spatial;
 
+                    // clip-burn patch: f32 on AVX-512 (ops/matmul_avx512.rs), else gemm.
+                    let parallel = !matches!(parallelism, gemm::Parallelism::None);
+                    let faster = unsafe {
+                        crate::ops::matmul::faster_rows(m, n, k, dst_ptr.ptr_add(out_offset), w_data.as_ptr().add(w_offset), k, x_data.as_ptr().add(x_offset), n, parallel)
+                    };
+                    if !faster {
                     unsafe {
                         gemm::gemm(
                             m,
@@ -721,6 +727,7 @@ fn conv3d_1x1_impl<
                             parallelism,
                         );
                     }
+                    }
                 }
             });
         }
@@ -733,6 +740,11 @@ fn conv3d_1x1_impl<
                     let out_offset =
                         b * channels_out * spatial + g * out_channels_per_group * spatial;
 
+                    // clip-burn patch: as above.
+                    let faster = unsafe {
+                        crate::ops::matmul::faster_rows(m, n, k, output.as_mut_ptr().add(out_offset), w_data.as_ptr().add(w_offset), k, x_data.as_ptr().add(x_offset), n, false)
+                    };
+                    if !faster {
                     unsafe {
                         gemm::gemm(
                             m,
@@ -755,6 +767,7 @@ fn conv3d_1x1_impl<
                             false,
                             parallelism,
                         );
+                    }
                     }
                 }
             }

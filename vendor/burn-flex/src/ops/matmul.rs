@@ -93,6 +93,21 @@ impl GemmScalar for f16 {
     }
 }
 
+/// clip-burn patch: [`GemmScalar::faster`] for callers outside this module whose element type is
+/// generic (conv's 1x1 path): `out[m, n] = lhs[m, k] · rhs[k, n]`, all row by row (row strides
+/// `lda`, `ldb`, `n`). True when it ran; false for other element types or CPUs.
+///
+/// # Safety
+/// As [`gemm_call`]'s.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn faster_rows<T: 'static>(m: usize, n: usize, k: usize, out: *mut T, lhs: *const T, lda: usize, rhs: *const T, ldb: usize, parallel: bool) -> bool {
+    if core::any::TypeId::of::<T>() != core::any::TypeId::of::<f32>() {
+        return false;
+    }
+    // SAFETY: T is f32.
+    unsafe { <f32 as GemmScalar>::faster(m, n, k, out.cast(), lhs.cast(), 1, lda as isize, rhs.cast(), 1, ldb as isize, parallel) }
+}
+
 /// Checked multiplication for matrix sizes, panics on overflow.
 #[inline]
 fn checked_size(a: usize, b: usize) -> usize {
