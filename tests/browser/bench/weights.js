@@ -228,12 +228,12 @@ const at = md.indexOf(HEADING);
 if (at >= 0) {
   let end = md.indexOf("\n## ", at + 1);
   if (end < 0) end = md.length;
-  md = md.slice(0, at) + section + (end < md.length ? md.slice(end) : "");
+  md = md.slice(0, at) + section.trimEnd() + "\n" + (end < md.length ? md.slice(end) : "");
 } else {
   // After the browser section (and its subsections), before the next top-level section.
   const browser = md.indexOf("## Browser:");
   const next = browser >= 0 ? md.indexOf("\n## ", browser + 1) : -1;
-  md = next >= 0 ? `${md.slice(0, next + 1)}${section}\n${md.slice(next)}` : `${md.trimEnd()}\n\n${section}`;
+  md = next >= 0 ? `${md.slice(0, next + 1)}${section.trimEnd()}\n${md.slice(next)}` : `${md.trimEnd()}\n\n${section}`;
 }
 writeFileSync("BENCHMARKS.md", md);
 console.log(section);
