@@ -82,14 +82,14 @@ fn the_default_model_classifies_unseen_pictures_of_held_out_pairs() {
 }
 
 /// 480 new pictures (30 of each held-out class; one picture is 0.2 points): the int8 file's
-/// top-1 is within one point of the f16 file's, and the int8 file about half the f16 one (its
-/// 49408-token embedding is most of this small model).
+/// top-1 is within one point of the f16 file's, and the int8 file at most 0.7x of the f16 one (its
+/// 49408-token embedding, int8, is most of this small model; its ResNet image tower stays f16).
 #[test]
 fn the_int8_default_model_is_within_a_point_of_the_f16_file() {
     let scratch = Scratch::new("int8");
     let int8 = int8_weights(&scratch);
     let (f16_size, int8_size) = (std::fs::metadata(weights()).unwrap().len(), std::fs::metadata(&int8).unwrap().len());
-    assert!(int8_size * 10 <= f16_size * 6, "int8 {int8_size} bytes, f16 {f16_size}");
+    assert!(int8_size * 10 <= f16_size * 7, "int8 {int8_size} bytes, f16 {f16_size}");
     let data = held_out_pictures(&scratch, "20261207", "30");
     let (images, half) = zero_shot(&weights(), &data);
     let (_, quantized) = zero_shot(&int8, &data);

@@ -296,13 +296,13 @@ describe("demo page, the int8 weights choice (WebGPU disabled)", () => {
     const options = await page.$$eval("#default-weights option", (os) => os.map((o) => ({ value: o.value, text: o.textContent, selected: o.selected })));
     assert.deepEqual(options.map((o) => o.value), ["f16", "int8"]);
     assert.match(options[0].text, /^Default model, f16 \(9\.\d MB\)$/);
-    assert.match(options[1].text, /^Default model, int8 \((4|5)\.\d MB\)$/);
+    assert.match(options[1].text, /^Default model, int8 \((5|6)\.\d MB\)$/);
     assert.ok(options[0].selected, "f16 is loaded on start");
     served.length = 0;
     await page.selectOption("#default-weights", "int8");
     await page.waitForFunction(() => /int8/.test(document.getElementById("model-status").textContent) && /^Ready/.test(document.getElementById("model-status").textContent), null, { timeout: SLOW });
     const status = await page.textContent("#model-status");
-    assert.match(status, /^Ready: the default model \(synth\).*int8 weights.* (4|5)\.\d MB loaded in .* running on the CPU\.$/);
+    assert.match(status, /^Ready: the default model \(synth\).*int8 weights.* (5|6)\.\d MB loaded in .* running on the CPU\.$/);
     assert.ok(served.includes("/models/synth/clip-synth-int8.bpk"), "the int8 file was downloaded");
     const rows = await classifyExamples(page, 16);
     assert.match(rows[0].timings.weights, /\((4|5)\.\d MB\)$/);

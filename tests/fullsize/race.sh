@@ -78,7 +78,7 @@ for r in $(seq "$ROUNDS"); do
           engine=${ENGINES[$(( (k + r) % 3 ))]}
           line=$(run "$engine" "$M" "$tower" "$batch")
           echo "$line" >> "$OUT/race.jsonl"
-          echo "[race.sh] round $r $M $tower batch $batch $engine: $("$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"{d[\"median_ms\"]:.1f} ms")' "$line")"
+          echo "[race.sh] round $r $M $tower batch $batch $engine: $("$PY" -c 'import json,sys; print("%.1f ms" % json.loads(sys.argv[1])["median_ms"])' "$line")"
         done
       done
     done

@@ -394,14 +394,15 @@ pub fn to_burnpack_with(
     extra: Vec<(String, TensorData)>,
     metadata: &[(&str, String)],
 ) -> Result<Vec<u8>, Error> {
+    let int8_store = int8::Int8Store { float_visual: matches!(model.visual, crate::vision::VisionTower::ResNet(_)) };
     let adapter: Box<dyn ModuleAdapter> = match dtype {
         StoreDType::F32 => Box::new(FloatCastAdapter::to(DType::F32)),
         StoreDType::F16 => Box::new(HalfExceptStatistics),
-        StoreDType::Int8 => Box::new(int8::Int8Store),
+        StoreDType::Int8 => Box::new(int8_store.clone()),
     };
     let mut tensors = model.collect(None, Some(adapter), true);
     if dtype == StoreDType::Int8 {
-        tensors = int8::quantized(tensors)?;
+        tensors = int8::quantized(tensors, &int8_store)?;
     }
     for (name, data) in extra {
         if !name.starts_with(EXTRA_TENSOR_PREFIX) {
@@ -599,7 +600,7 @@ mod tests {
         };
         let mut quantized = 0;
         for ((name, shape, want), ((_, _, got), (_, _, halved))) in values(&model).iter().zip(values(&loaded).iter().zip(&values(&from_half))) {
-            match int8::output_axis(name, shape) {
+            match (int8::Int8Store { float_visual: false }).axis(name, shape) {
                 Some(axis) => {
                     quantized += 1;
                     let (_, scales) = int8::quantize(want, shape, axis);
