@@ -34,7 +34,7 @@ fn main() -> Result<(), clip_model::Error> {
         let grads = (y.clone() * y).sum().backward();
         // Reading the gradients waits for every kernel of the pass.
         let mut sum = x.grad(&grads).map_or(0.0, |g| g.sum().into_scalar::<f32>());
-        for p in [block.attn.in_proj_weight.val(), block.mlp.c_fc.weight.val()] {
+        for p in [block.attn.in_proj.weight.val(), block.mlp.c_fc.weight.val()] {
             sum += p.grad(&grads).map_or(0.0, |g| g.sum().into_scalar::<f32>());
         }
         eprintln!("pass {pass}: gradient sum {sum}");
