@@ -292,7 +292,7 @@ describe("demo page, the int8 weights choice (WebGPU disabled)", () => {
   });
   after(() => context?.close());
 
-  test("lists f16 and int8 with their sizes; int8 loads, is about half the download, and classifies the held-out examples", { timeout: SLOW }, async () => {
+  test("lists f16 and int8 with their sizes; int8 loads, is at most 0.7x of the f16 download, and classifies the held-out examples", { timeout: SLOW }, async () => {
     const options = await page.$$eval("#default-weights option", (os) => os.map((o) => ({ value: o.value, text: o.textContent, selected: o.selected })));
     assert.deepEqual(options.map((o) => o.value), ["f16", "int8"]);
     assert.match(options[0].text, /^Default model, f16 \(9\.\d MB\)$/);
@@ -305,7 +305,7 @@ describe("demo page, the int8 weights choice (WebGPU disabled)", () => {
     assert.match(status, /^Ready: the default model \(synth\).*int8 weights.* (5|6)\.\d MB loaded in .* running on the CPU\.$/);
     assert.ok(served.includes("/models/synth/clip-synth-int8.bpk"), "the int8 file was downloaded");
     const rows = await classifyExamples(page, 16);
-    assert.match(rows[0].timings.weights, /\((4|5)\.\d MB\)$/);
+    assert.match(rows[0].timings.weights, /\((5|6)\.\d MB\)$/);
     assert.equal(rows[0].timings.prompts, "80 (0 from the cache, 80 encoded)", "other weights, other prompt embeddings");
     assert.ok(reportExamples("CPU, int8", rows) >= 9 * rows.length / 10);
     console.log(`int8: ${status}`);
