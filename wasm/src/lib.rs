@@ -111,6 +111,11 @@ impl ClipModel {
             .map(|d| preprocess::preprocess(d, size))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| js_error("cannot preprocess image", e))?;
+        self.embed_pixels(pixels, normalized).await
+    }
+
+    /// Features of preprocessed images, in one forward pass.
+    async fn embed_pixels(&self, pixels: Vec<preprocess::Pixels>, normalized: bool) -> Result<Vec<f32>, JsError> {
         let batch = preprocess::Pixels::batch(&pixels, &self.device).map_err(|e| js_error("cannot batch images", e))?;
         let features = self.model.encode_image(batch);
         read_vec(if normalized { normalize(features) } else { features }).await
@@ -158,8 +163,7 @@ impl ClipModel {
                 preprocess::preprocess(&decoded, size).map_err(|e| at(format!("cannot preprocess image: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let batch = preprocess::Pixels::batch(&pixels, &self.device).map_err(|e| js_error("cannot batch images", e))?;
-        read_vec(normalize(self.model.encode_image(batch))).await
+        self.embed_pixels(pixels, true).await
     }
 
     /// L2-normalised text features. Flat `[texts.length, embedDim]`.

@@ -250,12 +250,10 @@ fn load_burnpack(config: Option<&ClipConfig>, bytes: Vec<u8>, device: &Device) -
 fn in_proj_as_linear(tensors: Vec<burn_pack::Tensor>) -> Vec<burn_pack::Tensor> {
     tensors
         .into_iter()
-        .map(|t| {
+        .map(|mut t| {
             if let Some(block) = t.name.strip_suffix(".attn.in_proj_bias") {
-                let name = format!("{block}.attn.in_proj.bias");
-                let shape = t.shape.clone();
-                let dtype = t.dtype;
-                return bridge::map_data(t, name, dtype, shape, |data| data);
+                t.name = format!("{block}.attn.in_proj.bias");
+                return t;
             }
             let Some(block) = t.name.strip_suffix(".attn.in_proj_weight") else { return t };
             let [rows, cols] = t.shape[..] else { return t };
