@@ -143,7 +143,7 @@ export declare class Clip {
   classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<Ranked[]>;
   /** One ranking per image, the images encoded `batchSize` per forward pass. */
   classify(images: Iterable<ImageInput>, labels: string[], options?: ClassifyOptions): Promise<Ranked[][]>;
-  /** Frees the model's memory (GPU buffers, wasm heap). */
+  /** Frees the model's memory (GPU buffers, wasm heap) once no call uses it; calls in flight reject with "this Clip was disposed". */
   dispose(): void;
 }
 

@@ -264,6 +264,8 @@ export class Clip {
     this._bytes = bytes; // kept in "auto" mode to reload on the CPU if the GPU is lost
     this._model = model;
     this._classifiers = new Map();
+    this._inFlight = 0; // _run calls between their start and their end
+    this._retired = []; // models to free once no call is in flight
     this._batchSize = batchSize; // Clip.load's; undefined: DEFAULT_BATCH_SIZE of the backend that runs
   }
 
@@ -291,18 +293,50 @@ export class Clip {
     if (!this.inner) throw new Error("this Clip was disposed");
   }
 
+  /**
+   * Runs `fn` on the wasm model. A call in flight when dispose() runs rejects with "this Clip was
+   * disposed" once it returns; the model is freed then, not under it (on WebGPU a call holds the
+   * model across awaits, and freeing it there would fail).
+   */
   async _run(fn) {
     this._alive();
+    this._inFlight += 1;
     try {
-      return await fn(this.inner);
-    } catch (e) {
-      if (!this._bytes || this.inner.backend !== "webgpu" || isImageError(e)) throw toError(e);
-      // WebGPU failed (device lost, out of memory): continue on the CPU.
-      this.fallbackReason = toError(e).message;
-      this.inner.free();
-      this.inner = await wasm.ClipModel.load(this._bytes, this._model, "cpu");
-      return fn(this.inner);
+      const out = await this._runOnce(fn);
+      this._alive();
+      return out;
+    } finally {
+      this._inFlight -= 1;
+      this._freeRetired();
     }
+  }
+
+  async _runOnce(fn) {
+    const inner = this.inner;
+    try {
+      return await fn(inner);
+    } catch (e) {
+      if (!this._bytes || inner.backend !== "webgpu" || isImageError(e)) throw toError(e);
+      // WebGPU failed (device lost, out of memory): continue on the CPU.
+      const reason = toError(e).message;
+      const cpu = await wasm.ClipModel.load(this._bytes, this._model, "cpu");
+      if (this.inner !== inner) {
+        // Disposed meanwhile, or another call in flight moved to the CPU first.
+        cpu.free();
+        this._alive();
+        return fn(this.inner);
+      }
+      this.fallbackReason = reason;
+      this._retired.push(inner);
+      this.inner = cpu;
+      return fn(cpu);
+    }
+  }
+
+  /** Frees the models given up (dispose(), a move to the CPU) once no call uses them. */
+  _freeRetired() {
+    if (this._inFlight > 0) return;
+    for (const m of this._retired.splice(0)) m.free();
   }
 
   /** L2-normalised image embedding (Float32Array). */
@@ -407,12 +441,13 @@ export class Clip {
     return many ? rankings : rankings[0];
   }
 
-  /** Frees the model's memory (GPU buffers, wasm heap). */
+  /** Frees the model's memory (GPU buffers, wasm heap); calls in flight reject with "this Clip was disposed". */
   dispose() {
     if (!this.inner) return;
     this._last = { backend: this.inner.backend, embedDim: this.inner.embedDim, config: this.inner.config };
-    this.inner.free();
+    this._retired.push(this.inner);
     this.inner = null;
+    this._freeRetired();
     this._bytes = null;
     this._classifiers.clear();
   }

@@ -54,8 +54,7 @@ async function withPage(fn) {
       await page.waitForFunction(() => window.ready === true);
     };
     await fn({ page, seen, reload });
-    // (Chromium logs the 404 of /favicon.ico: the test page declares none.)
-    assert.deepEqual(errors.filter((e) => !e.startsWith("Failed to load resource")), [], "no uncaught errors");
+    assert.deepEqual(errors, [], "no uncaught errors");
   } finally {
     await context.close();
   }

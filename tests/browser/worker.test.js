@@ -86,3 +86,35 @@ test("Clip after dispose(): properties keep their values, methods throw a clear 
     for (const k of ["embedText", "embedImage", "classify"]) assert.equal(r[k], "true: this Clip was disposed", k);
   });
 });
+
+test("dispose() while a WebGPU call is in flight: the call rejects clearly, the model is freed after it, nothing uncaught", async () => {
+  await onTestPage(base, { gpu: true }, async (page, _context, errors) => {
+    const r = await page.evaluate(async () => {
+      const model = await (await fetch("../fixtures/vit_quickgelu.json")).text();
+      const clip = await clipBurn.Clip.load({ weights: "../fixtures/vit_quickgelu.safetensors", model, backend: "webgpu" });
+      // Dispose right after the wasm call has started: on WebGPU it then waits for the GPU's readback,
+      // holding the model (the demo's backend switch does this when a classify is still running).
+      const inner = clip.inner;
+      const embedTexts = inner.embedTexts.bind(inner);
+      let started;
+      const running = new Promise((resolve) => (started = resolve));
+      inner.embedTexts = (texts) => {
+        const out = embedTexts(texts);
+        started();
+        return out;
+      };
+      const call = attempt(() => clip.embedText(["a cat", "a dog"]));
+      await running;
+      const dispose = await attempt(async () => clip.dispose());
+      const result = await call;
+      // The wasm object is freed once the call has returned: its methods now fail.
+      const freed = await attempt(async () => inner.embedDim);
+      return { backend: clip.backend, dispose, result, freed };
+    });
+    assert.equal(r.backend, "webgpu");
+    assert.equal(r.dispose, "no error", "dispose() does not throw");
+    assert.equal(r.result, "true: this Clip was disposed");
+    assert.match(r.freed, /^true: /, "the model is freed once the call in flight has returned");
+    assert.deepEqual(errors, [], "no uncaught errors");
+  });
+});
