@@ -32,8 +32,16 @@ export interface LoadOptions {
    * `DEFAULT_BATCH_SIZE` of the backend that runs.
    */
   batchSize?: number;
+  /**
+   * Threads for the CPU path (a positive integer). Default: navigator.hardwareConcurrency, at
+   * most 8. More than one needs a cross-origin isolated page (README, "Threads"); otherwise, or
+   * when the threaded module cannot start, the model runs on one thread and `threadsReason` says why.
+   */
+  threads?: number;
   /** Where to fetch clip_wasm_bg.wasm from (default: the package's pkg/clip_wasm_bg.wasm, found through import.meta.url). */
   wasmUrl?: string | URL;
+  /** Where to fetch the threaded module's wasm from (default: the package's pkg-threads/clip_wasm_bg.wasm). */
+  threadsWasmUrl?: string | URL;
 }
 
 export interface Ranked {
@@ -120,6 +128,10 @@ export declare class Clip {
   readonly fingerprint: string;
   /** Why "auto" ended up on the CPU, if it did. */
   readonly fallbackReason: string | null;
+  /** Threads a forward pass runs on: the CPU pool's size, or 1. */
+  readonly threads: number;
+  /** Why `threads` is fewer than asked for (or than the default), or null. */
+  readonly threadsReason: string | null;
   readonly config: ModelConfig;
   readonly cache: TextCache;
   readonly stats: Stats;

@@ -4,6 +4,7 @@
 // (weights-cache.js fetches the weights and keeps them in Cache Storage).
 import init, * as wasm from "../pkg/clip_wasm.js";
 import { cachedWeights, clearWeightsCache, fetchWeights, obtainWeights, WEIGHTS_CACHE } from "./weights-cache.js";
+import { checkThreads, startThreads, threadPlan } from "./threads.js";
 
 let wasmReady = null;
 
@@ -125,8 +126,13 @@ function rgbaOf(image) {
   return ctx.getImageData(0, 0, w, h);
 }
 
-/** The wasm model on `backend` ("auto": WebGPU if it works, else the CPU, and why). */
-async function buildModel(bytes, model, backend) {
+/**
+ * The wasm model on `backend` ("auto": WebGPU if it works, else the CPU, and why): { inner, wasm
+ * (the module it lives in), fallbackReason, threadsReason, exited (the pool's workers' end) }. The
+ * CPU path takes the threaded module when the page allows it (threads.js), else the
+ * single-threaded one.
+ */
+async function buildModel(bytes, model, backend, { threads, wasmUrl, threadsWasmUrl }) {
   let chosen = backend;
   let fallbackReason = null;
   if (backend !== "cpu") {
@@ -135,16 +141,44 @@ async function buildModel(bytes, model, backend) {
     if (problem) [chosen, fallbackReason] = ["cpu", problem];
     else chosen = "webgpu";
   }
-  let inner;
-  try {
-    inner = await wasm.ClipModel.load(bytes, model, chosen);
-  } catch (e) {
-    if (backend !== "auto" || chosen === "cpu") throw toError(e);
-    fallbackReason = toError(e).message;
-    chosen = "cpu";
-    inner = await wasm.ClipModel.load(bytes, model, "cpu").catch((e2) => Promise.reject(toError(e2)));
+  if (chosen === "webgpu") {
+    await initWasm(wasmUrl);
+    try {
+      return { inner: await wasm.ClipModel.load(bytes, model, "webgpu"), wasm, fallbackReason, threadsReason: "the model runs on WebGPU (threads are the CPU path's)" };
+    } catch (e) {
+      if (backend !== "auto") throw toError(e);
+      fallbackReason = toError(e).message;
+    }
   }
-  return { inner, chosen, fallbackReason };
+  return { ...(await cpuModel(bytes, model, threads, { wasmUrl, threadsWasmUrl })), fallbackReason };
+}
+
+/** The model on the CPU: threaded when the plan says so and it starts, else single-threaded. */
+async function cpuModel(bytes, model, requested, { wasmUrl, threadsWasmUrl }) {
+  let { threads, reason } = threadPlan(requested);
+  if (threads > 1) {
+    let started;
+    try {
+      started = await startThreads(threads, threadsWasmUrl);
+      const inner = await started.wasm.ClipModel.load(bytes, model, "cpu");
+      inner.usePool(started.pool);
+      return { inner, wasm: started.wasm, threadsReason: reason, exited: started.exited };
+    } catch (e) {
+      // The model's own errors (weights, config) fail the same way single-threaded: say those.
+      if (started && !/^the threaded|pool worker/.test(toError(e).message)) throw toError(e);
+      reason = `the threaded module could not start (${toError(e).message}): running on one thread`;
+    } finally {
+      started?.pool.free(); // the model holds the pool now (or nothing does: its workers exit)
+    }
+  }
+  try {
+    await initWasm(wasmUrl);
+    return { inner: await wasm.ClipModel.load(bytes, model, "cpu"), wasm, threadsReason: reason };
+  } catch (e) {
+    const err = toError(e);
+    if (threads > 1 && reason) err.message = `${err.message} (after ${reason})`;
+    throw err;
+  }
 }
 
 const SUPPORTED = "an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas or Blob";
@@ -218,22 +252,23 @@ export class Clip {
    * @param {number} [options.batchSize] images (texts) per forward pass by default (DEFAULT_BATCH_SIZE per backend)
    */
   static async load(options = {}) {
-    const { weights, onProgress, sha256, wasmUrl } = options;
+    const { weights, onProgress, sha256, wasmUrl, threadsWasmUrl } = options;
     const batchSize = checkBatchSize(options.batchSize, "Clip.load");
+    const threads = checkThreads(options.threads, "Clip.load");
     const backend = options.backend ?? "auto";
     if (!["auto", "webgpu", "cpu"].includes(backend)) throw new Error(`unknown backend "${backend}": use "auto", "webgpu" or "cpu"`);
     if (weights == null) throw new Error("Clip.load needs `weights`: a URL, an ArrayBuffer, a Blob or a File");
     const model = options.model == null ? undefined : typeof options.model === "string" ? options.model : JSON.stringify(options.model);
     const cache = options.cache ?? true;
     if (typeof cache !== "boolean") throw new TypeError(`cache must be true or false, got ${JSON.stringify(cache)}`);
-    const [got] = await Promise.all([obtainWeights(weights, { sha256, cache, onProgress }), initWasm(wasmUrl)]);
+    const got = await obtainWeights(weights, { sha256, cache, onProgress });
     const { bytes, fingerprint } = got;
     // Stored while the model is built; taken out again if the model does not load from them
     // (an HTML error page served with 200, the wrong file at that URL).
     const storing = got.store?.();
-    let inner, fallbackReason;
+    let built;
     try {
-      ({ inner, fallbackReason } = await buildModel(bytes, model, backend));
+      built = await buildModel(bytes, model, backend, { threads, wasmUrl, threadsWasmUrl });
     } catch (e) {
       await storing;
       await got.forget?.();
@@ -241,7 +276,7 @@ export class Clip {
     }
     await storing;
     const db = await openDb();
-    return new Clip(inner, { bytes: backend === "auto" ? bytes : null, model, fingerprint, db, fallbackReason, weights: { ...got.info }, batchSize });
+    return new Clip(built, { bytes: backend === "auto" ? bytes : null, model, fingerprint, db, weights: { ...got.info }, batchSize });
   }
 
   /** Entries of the weights cache (Cache Storage "clip-burn-weights"): [{ url, sha256, fingerprint, bytes, storedAt }]. */
@@ -254,10 +289,15 @@ export class Clip {
     return clearWeightsCache(url);
   }
 
-  constructor(inner, { bytes, model, fingerprint, db, fallbackReason, weights, batchSize }) {
+  constructor({ inner, wasm, fallbackReason, threadsReason, exited }, { bytes, model, fingerprint, db, weights, batchSize }) {
     this.inner = inner;
+    this._wasm = wasm; // the module `inner` lives in: pkg/ or the threaded pkg-threads/
     this.fingerprint = fingerprint;
     this.fallbackReason = fallbackReason;
+    /** Why `threads` is fewer than asked for (or than the default), or null. */
+    this.threadsReason = threadsReason ?? null;
+    // Resolves when the CPU pool's workers have ended (after dispose()); undefined without a pool.
+    this._poolExited = exited;
     this.cache = new TextCache(fingerprint, db);
     // `weights`: where this load's weights came from ({ source, cached, bytes, url?, reason? }).
     this.stats = { textPromptsEncoded: 0, textCacheHits: 0, textTowerRuns: 0, weights: weights ?? { source: "memory", cached: false, bytes: bytes?.length ?? 0 } };
@@ -272,6 +312,11 @@ export class Clip {
   /** Images (or texts) per forward pass when a call gives no `batchSize`. */
   get batchSize() {
     return this._batchSize ?? DEFAULT_BATCH_SIZE[this.backend];
+  }
+
+  /** The threads a forward pass runs on: the threaded module's pool size, or 1 (`threadsReason` says why). */
+  get threads() {
+    return this.inner ? this.inner.threads : this._last.threads;
   }
 
   /** "webgpu" or "cpu": the backend that runs (after dispose(), the one that ran). */
@@ -319,7 +364,7 @@ export class Clip {
       if (!this._bytes || inner.backend !== "webgpu" || isImageError(e)) throw toError(e);
       // WebGPU failed (device lost, out of memory): continue on the CPU.
       const reason = toError(e).message;
-      const cpu = await wasm.ClipModel.load(this._bytes, this._model, "cpu");
+      const cpu = await this._wasm.ClipModel.load(this._bytes, this._model, "cpu");
       if (this.inner !== inner) {
         // Disposed meanwhile, or another call in flight moved to the CPU first.
         cpu.free();
@@ -402,7 +447,7 @@ export class Clip {
   async classifier(labels, templates = ["a photo of a {}."], options = {}) {
     this._alive();
     if (!Array.isArray(labels) || labels.length === 0) throw new Error("classify needs a non-empty array of labels");
-    if (templates === "imagenet") templates = wasm.imagenetTemplates();
+    if (templates === "imagenet") templates = this._wasm.imagenetTemplates();
     const bad = templates.find((t) => !t.includes("{}"));
     if (bad !== undefined) throw new Error(`template "${bad}" has no {} placeholder for the label`);
     const key = JSON.stringify([labels, templates]);
@@ -412,7 +457,7 @@ export class Clip {
       const feats = await this.embedText(prompts, { batchSize: options?.batchSize });
       const flat = new Float32Array(prompts.length * this.embedDim);
       feats.forEach((f, i) => flat.set(f, i * this.embedDim));
-      w = Float32Array.from(wasm.ensemble(flat, labels.length, templates.length, this.embedDim));
+      w = Float32Array.from(this._wasm.ensemble(flat, labels.length, templates.length, this.embedDim));
       this._classifiers.set(key, w);
     }
     return w;
@@ -433,7 +478,7 @@ export class Clip {
     const d = this.embedDim;
     const flat = new Float32Array(feats.length * d);
     feats.forEach((f, i) => flat.set(f, i * d));
-    const probs = wasm.probabilities(flat, feats.length, w, labels.length, d, this.inner.temperature);
+    const probs = this._wasm.probabilities(flat, feats.length, w, labels.length, d, this.inner.temperature);
     const rankings = feats.map((_, n) => {
       const ranked = labels.map((label, i) => ({ label, score: probs[n * labels.length + i] })).sort((a, b) => b.score - a.score);
       return options.topK ? ranked.slice(0, options.topK) : ranked;
@@ -444,7 +489,7 @@ export class Clip {
   /** Frees the model's memory (GPU buffers, wasm heap); calls in flight reject with "this Clip was disposed". */
   dispose() {
     if (!this.inner) return;
-    this._last = { backend: this.inner.backend, embedDim: this.inner.embedDim, config: this.inner.config };
+    this._last = { backend: this.inner.backend, embedDim: this.inner.embedDim, config: this.inner.config, threads: this.inner.threads };
     this._retired.push(this.inner);
     this.inner = null;
     this._freeRetired();

@@ -10,7 +10,7 @@ export interface ClipWorkerLoadOptions extends LoadOptions {
 
 /** The Clip API with the model in a Web Worker. */
 export declare class ClipWorker {
-  /** Starts the worker and loads the model in it. Relative `weights` and `wasmUrl` are resolved against the page. */
+  /** Starts the worker and loads the model in it. Relative `weights`, `wasmUrl` and `threadsWasmUrl` are resolved against the page. */
   static load(options: ClipWorkerLoadOptions): Promise<ClipWorker>;
   /** Entries of the weights cache (the page's and the worker's Cache Storage are the same). */
   static cachedWeights(): Promise<CachedWeights[]>;
@@ -23,6 +23,9 @@ export declare class ClipWorker {
   readonly stats: Stats;
   /** Why "auto" ended up on the CPU, if it did. */
   readonly fallbackReason: string | null;
+  /** As Clip's: the pool's workers are started from this worker. */
+  readonly threads: number;
+  readonly threadsReason: string | null;
   readonly cache: { readonly size: number; clear(): Promise<void> };
   /** As Clip's (known after load). */
   readonly batchSize: number;

@@ -75,6 +75,7 @@ export class ClipWorker {
     const { workerUrl, onProgress, ...rest } = options;
     if (rest.weights != null) rest.weights = absolute(rest.weights);
     if (rest.wasmUrl != null) rest.wasmUrl = absolute(rest.wasmUrl);
+    if (rest.threadsWasmUrl != null) rest.threadsWasmUrl = absolute(rest.threadsWasmUrl);
     const [worker, where] = startWorker(workerUrl);
     const client = new ClipWorker(worker, where);
     try {
@@ -173,6 +174,12 @@ export class ClipWorker {
   }
   get fallbackReason() {
     return this.state?.fallbackReason ?? null;
+  }
+  get threads() {
+    return this.state?.threads;
+  }
+  get threadsReason() {
+    return this.state?.threadsReason ?? null;
   }
   /** Images (or texts) per forward pass when a call gives no `batchSize`. */
   get batchSize() {

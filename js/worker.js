@@ -4,7 +4,7 @@ import { Clip } from "./index.js";
 let clip = null;
 
 function state() {
-  return clip && { backend: clip.backend, embedDim: clip.embedDim, fingerprint: clip.fingerprint, cacheSize: clip.cache.size, stats: clip.stats, fallbackReason: clip.fallbackReason, batchSize: clip.batchSize };
+  return clip && { backend: clip.backend, embedDim: clip.embedDim, fingerprint: clip.fingerprint, cacheSize: clip.cache.size, stats: clip.stats, fallbackReason: clip.fallbackReason, batchSize: clip.batchSize, threads: clip.threads, threadsReason: clip.threadsReason };
 }
 
 self.onmessage = async ({ data: { id, method, args } }) => {

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Builds the npm package's WebAssembly part into pkg/: installs the wasm32 target and
-# wasm-bindgen-cli at the exact version of Cargo.lock, compiles wasm/ with SIMD128, generates the
-# ES-module bindings (name section stripped); WASM_OPT=1 also runs wasm-opt (npm's binaryen).
+# Builds the npm package's WebAssembly modules: pkg/ (WebGPU and the single-threaded CPU path)
+# and pkg-threads/ (the CPU path on a pool of Web Workers: wasm atomics and shared memory). Installs
+# the wasm32 target, wasm-bindgen-cli at the exact version of Cargo.lock and, for pkg-threads/, the
+# pinned nightly with rust-src (a std built with atomics: stable's prebuilt wasm32 std has none);
+# compiles wasm/ with SIMD128, generates the ES-module bindings (name section stripped);
+# WASM_OPT=1 also runs wasm-opt (npm's binaryen).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
 
 rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# The nightly of scripts/fuzz.sh: one pinned nightly for the project (`-Z build-std`).
+NIGHTLY=nightly-2026-05-20
+if ! rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+  echo "== installing $NIGHTLY with rust-src (rustup; the threaded module's std is built with atomics)"
+  rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --target wasm32-unknown-unknown
+fi
 version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $version$"; then
   echo "== installing wasm-bindgen-cli $version (cargo install; a few minutes, once)"
@@ -26,8 +35,21 @@ echo "== cargo build clip-wasm (wasm32, simd128)"
 RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\"" \
   cargo build --locked --profile wasm-release --target wasm32-unknown-unknown -p clip-wasm
 
-rm -rf pkg && mkdir -p pkg
+# Its own target dir: other RUSTFLAGS and std would otherwise rebuild the first module's crates
+# each time. The memory is imported and shared (the pool workers instantiate the module on it),
+# may grow to 4 GiB (ViT-B-32's f32 weights alone are 0.6 GB, held twice while a model loads), and
+# the thread-local storage symbols are exported for wasm-bindgen's per-thread start.
+echo "== cargo build clip-wasm --features threads (wasm32, simd128, atomics; $NIGHTLY, build-std)"
+link="-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296"
+for symbol in __wasm_init_tls __tls_size __tls_align __tls_base; do link+=" -C link-arg=--export=$symbol"; done
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/threads" \
+RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 $link --cfg getrandom_backend=\"wasm_js\"" \
+  cargo "+$NIGHTLY" build --locked -Z build-std=panic_abort,std --profile wasm-release --target wasm32-unknown-unknown \
+    -p clip-wasm --no-default-features --features threads
+
+rm -rf pkg pkg-threads && mkdir -p pkg pkg-threads
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
+wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg-threads "$CARGO_TARGET_DIR/threads/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
 
 # wasm-opt (npm's binaryen) is opt-in: on this 36 MB module -Oz ran 7 minutes on 2 cores and
 # did not shrink the gzipped size (7.2 vs 7.1 MB). WASM_OPT=1 runs it.
@@ -39,6 +61,8 @@ if [ "${WASM_OPT:-0}" = 1 ]; then
     pkg/clip_wasm_bg.wasm -o pkg/clip_wasm_bg.opt.wasm
   mv pkg/clip_wasm_bg.opt.wasm pkg/clip_wasm_bg.wasm
 fi
-raw=$(stat -c %s pkg/clip_wasm_bg.wasm)
-gz=$(gzip -9 -c pkg/clip_wasm_bg.wasm | wc -c)
-echo "pkg/clip_wasm_bg.wasm: $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"
+for m in pkg/clip_wasm_bg.wasm pkg-threads/clip_wasm_bg.wasm; do
+  raw=$(stat -c %s "$m")
+  gz=$(gzip -9 -c "$m" | wc -c)
+  echo "$m: $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"
+done

@@ -1,5 +1,7 @@
 // A static file server on 127.0.0.1 with no dependencies: serves the built demo page
-// (`node serve.js`, port 8080 or $PORT), and any folder for the browser tests (`serve`).
+// (`node serve.js`, port 8080 or $PORT), and any folder for the browser tests (`serve`). Pages
+// are cross-origin isolated (COOP/COEP below): the npm package's CPU path then runs on several
+// threads (README, "Threads").
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, extname, join, normalize, sep } from "node:path";
@@ -20,17 +22,21 @@ async function fileFor(root, url) {
   return (await stat(file).catch(() => null))?.isFile() ? file : null;
 }
 
+/** The headers that make a page cross-origin isolated (shared memory, wasm threads). */
+export const ISOLATION = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
+
 /**
  * Serves `root` on 127.0.0.1:`port` (0: any free port); resolves to { server, url }. `onRequest`
- * sees every request (the tests count downloads with it).
+ * sees every request (the tests count downloads with it). `isolated: false` leaves out the
+ * isolation headers (the tests of the single-threaded fallback).
  */
-export async function serve(root, port = 0, { onRequest } = {}) {
+export async function serve(root, port = 0, { onRequest, isolated = true } = {}) {
   const server = createServer(async (req, res) => {
     onRequest?.(req);
     const file = await fileFor(root, req.url).catch(() => null);
     if (!file) return res.writeHead(404, { "content-type": "text/plain" }).end("not found");
     const body = await readFile(file);
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length, "cache-control": "no-cache" });
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length, "cache-control": "no-cache", ...(isolated ? ISOLATION : {}) });
     res.end(body);
   });
   await new Promise((resolve, reject) => {

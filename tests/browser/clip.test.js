@@ -18,8 +18,8 @@ after(() => server?.close());
 const withPage = (opts, fn) => onTestPage(base, opts, fn);
 
 /** Runs the fixture models in the page and returns max abs differences to open_clip. */
-async function parity(page, backend) {
-  return page.evaluate(async ({ F, backend }) => {
+async function parity(page, backend, threads) {
+  return page.evaluate(async ({ F, backend, threads }) => {
     const out = {};
     const cases = [
       ["vit_quickgelu", "vit_quickgelu.safetensors", "vit_quickgelu.json", "vit_quickgelu_io"],
@@ -29,24 +29,27 @@ async function parity(page, backend) {
     ];
     for (const [name, weights, config, io] of cases) {
       const model = await (await fetch(`${F}/${config}`)).text();
-      const clip = await clipBurn.Clip.load({ weights: `${F}/${weights}`, model, backend });
+      const clip = await clipBurn.Clip.load({ weights: `${F}/${weights}`, model, backend, threads });
       const ref = await readSafetensors(`${F}/${io}.safetensors`);
       const px = ref.pixel_values, ids = ref.input_ids;
       const img = await clip.inner.encodePixels(px.data, px.shape[0]);
       const txt = await clip.inner.encodeIds(Int32Array.from(ids.data, Number), ids.shape[0]);
-      out[name] = { image: maxDiff(img, ref.image_features.data), text: maxDiff(txt, ref.text_features.data), backend: clip.backend };
+      out[name] = { image: maxDiff(img, ref.image_features.data), text: maxDiff(txt, ref.text_features.data), backend: clip.backend, threads: clip.threads };
       clip.dispose();
     }
     return out;
-  }, { F, backend });
+  }, { F, backend, threads });
 }
 
-test("CPU (wasm) backend matches open_clip within 1e-4", async () => {
+test("CPU (wasm) backend matches open_clip within 1e-4: the single-threaded module and the threaded one (2 workers)", async () => {
   await withPage({ gpu: false }, async (page) => {
-    const result = await parity(page, "cpu");
-    for (const [name, r] of Object.entries(result)) {
-      assert.equal(r.backend, "cpu");
-      assert.ok(r.image <= 1e-4 && r.text <= 1e-4, `${name}: ${JSON.stringify(r)}`);
+    for (const threads of [1, 2]) {
+      const result = await parity(page, "cpu", threads);
+      for (const [name, r] of Object.entries(result)) {
+        assert.equal(r.backend, "cpu");
+        assert.equal(r.threads, threads, `${name}: the page is cross-origin isolated, the machine has 2 cores`);
+        assert.ok(r.image <= 1e-4 && r.text <= 1e-4, `${name} (${threads} threads): ${JSON.stringify(r)}`);
+      }
     }
   });
 });

@@ -6,7 +6,10 @@ import { serve } from "../../web/serve.js";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 
-/** `onRequest(req)`: called for every request the server receives. */
-export function startServer({ onRequest } = {}) {
-  return serve(ROOT, 0, { onRequest });
+/**
+ * `onRequest(req)`: called for every request the server receives. Pages are cross-origin isolated
+ * unless `isolated: false`.
+ */
+export function startServer({ onRequest, isolated } = {}) {
+  return serve(ROOT, 0, { onRequest, isolated });
 }

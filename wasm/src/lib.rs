@@ -11,6 +11,9 @@ use clip_model::tokenizer::Tokenizer;
 use clip_model::{normalize, zero_shot, Clip, ClipConfig};
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "threads")]
+mod threads;
+
 fn js_error(context: &str, e: impl std::fmt::Display) -> JsError {
     JsError::new(&format!("{context}: {e}"))
 }
@@ -20,11 +23,13 @@ async fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, JsError> {
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_error("unexpected tensor data", format!("{e:?}")))
 }
 
+#[cfg(feature = "webgpu")]
 thread_local! {
     /// The WebGPU runtime can be initialised once per page; every model shares it.
     static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
 }
 
+#[cfg(feature = "webgpu")]
 async fn webgpu_device() -> Result<Device, JsError> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
@@ -45,6 +50,9 @@ pub struct ClipModel {
     backend: String,
     tokenizer: Tokenizer,
     temperature: f32,
+    /// The threaded module's CPU pool (js/threads.js); without one, forward passes run on the caller.
+    #[cfg(feature = "threads")]
+    pool: Option<threads::Pool>,
 }
 
 #[wasm_bindgen]
@@ -63,13 +71,54 @@ impl ClipModel {
         };
         let device = match backend.as_str() {
             "cpu" => Device::flex(),
+            #[cfg(feature = "webgpu")]
             "webgpu" => webgpu_device().await?,
+            #[cfg(not(feature = "webgpu"))]
+            "webgpu" => return Err(JsError::new("this clip-burn module has no WebGPU backend (it is the CPU-only one)")),
             other => return Err(JsError::new(&format!("unknown backend {other:?}: expected \"webgpu\" or \"cpu\""))),
         };
         let model = import::load_bytes(config.as_ref(), weights, &device).map_err(|e| js_error("cannot load weights", e))?;
         let temperature = read_vec(model.temperature()).await?[0];
         let tokenizer = Tokenizer::new().map_err(|e| js_error("tokenizer", e))?;
-        Ok(ClipModel { model, device, backend, tokenizer, temperature })
+        Ok(ClipModel {
+            model,
+            device,
+            backend,
+            tokenizer,
+            temperature,
+            #[cfg(feature = "threads")]
+            pool: None,
+        })
+    }
+
+    /// Runs the forward passes on `pool` from now on (the threaded module).
+    #[cfg(feature = "threads")]
+    #[wasm_bindgen(js_name = usePool)]
+    pub fn use_pool(&mut self, pool: &threads::Pool) {
+        self.pool = Some(pool.clone());
+    }
+
+    /// The threads a forward pass runs on: the pool's, or 1.
+    #[wasm_bindgen(getter)]
+    pub fn threads(&self) -> usize {
+        #[cfg(feature = "threads")]
+        if let Some(pool) = &self.pool {
+            return pool.threads();
+        }
+        1
+    }
+
+    /// `f`'s features of the model, read back: on the pool when there is one.
+    async fn forward<F>(&self, f: F) -> Result<Vec<f32>, JsError>
+    where
+        F: FnOnce(&Clip) -> Tensor<2> + Send + 'static,
+    {
+        #[cfg(feature = "threads")]
+        if let Some(pool) = &self.pool {
+            let model = self.model.clone();
+            return read_vec(pool.run(move || f(&model)).await?).await;
+        }
+        read_vec(f(&self.model)).await
     }
 
     #[wasm_bindgen(getter)]
@@ -117,8 +166,11 @@ impl ClipModel {
     /// Features of preprocessed images, in one forward pass.
     async fn embed_pixels(&self, pixels: Vec<preprocess::Pixels>, normalized: bool) -> Result<Vec<f32>, JsError> {
         let batch = preprocess::Pixels::batch(&pixels, &self.device).map_err(|e| js_error("cannot batch images", e))?;
-        let features = self.model.encode_image(batch);
-        read_vec(if normalized { normalize(features) } else { features }).await
+        self.forward(move |model| {
+            let features = model.encode_image(batch);
+            if normalized { normalize(features) } else { features }
+        })
+        .await
     }
 
     /// L2-normalised features of encoded image files (JPEG, PNG, WebP bytes), decoded by the
@@ -174,7 +226,7 @@ impl ClipModel {
         }
         self.model.check_tokenizer().map_err(|e| js_error("cannot embed text", e))?;
         let ids = self.tokenizer.encode_batch(&texts, self.context_length()).to_tensor(&self.device);
-        read_vec(normalize(self.model.encode_text(ids))).await
+        self.forward(move |model| normalize(model.encode_text(ids))).await
     }
 
     /// Projected, unnormalised features of preprocessed pixels `[n, 3, S, S]` (for parity checks).
@@ -185,7 +237,7 @@ impl ClipModel {
             return Err(JsError::new(&format!("encodePixels: expected {n} x 3 x {s} x {s} values, got {}", pixels.len())));
         }
         let t = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, s, s]), &self.device);
-        read_vec(self.model.encode_image(t)).await
+        self.forward(move |model| model.encode_image(t)).await
     }
 
     /// Projected, unnormalised features of token ids `[n, contextLength]` (for parity checks).
@@ -198,7 +250,7 @@ impl ClipModel {
         }
         let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
         let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, ctx]), &self.device);
-        read_vec(self.model.encode_text(t)).await
+        self.forward(move |model| model.encode_text(t)).await
     }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Browser benchmark inputs: a random-init open_clip ViT-B-32 (seeded), its weights as
-safetensors, its image tower exported to ONNX with torch (what onnxruntime-web / transformers.js
-run), one preprocessed photo and open_clip's features for it.
+safetensors, its image and text towers exported to ONNX with torch (what onnxruntime-web /
+transformers.js run), one preprocessed photo, one tokenized prompt and open_clip's features for them.
 
     tests/.venv/bin/python tests/browser/bench/export.py OUT_DIR
 """
@@ -25,8 +25,10 @@ import skimage.data
 
 preprocess = open_clip.image_transform(224, is_train=False)
 pixels = preprocess(Image.fromarray(skimage.data.chelsea())).unsqueeze(0)
+ids = open_clip.get_tokenizer("ViT-B-32")(["a photo of a cat."])
 with torch.no_grad():
     features = model.encode_image(pixels)
+    text_features = model.encode_text(ids)
 
 
 class Visual(torch.nn.Module):
@@ -38,8 +40,21 @@ class Visual(torch.nn.Module):
         return self.m.encode_image(x)
 
 
+class Text(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, ids):
+        return self.m.encode_text(ids)
+
+
 torch.onnx.export(Visual(model), (pixels,), str(out / "vitb32_visual.onnx"), input_names=["pixel_values"],
                   output_names=["image_features"], opset_version=17, dynamo=False)
+torch.onnx.export(Text(model), (ids,), str(out / "vitb32_text.onnx"), input_names=["input_ids"],
+                  output_names=["text_features"], opset_version=17, dynamo=False)
+ids.numpy().astype("<i8").tofile(out / "ids.i64")
+text_features.numpy().astype("<f4").tofile(out / "text_features.f32")
 pixels.numpy().astype("<f4").tofile(out / "pixels.f32")
 features.numpy().astype("<f4").tofile(out / "features.f32")
 json.dump({"model": "ViT-B-32", "torch": torch.__version__, "open_clip": open_clip.__version__},
