@@ -132,12 +132,14 @@ test("bad thread counts, a worker that cannot start, a module that does not comp
         clip.dispose();
         return out;
       };
+      // First: the threaded module is instantiated once per page, from the first load's URL.
+      const notWasm = await described({ threadsWasmUrl: "/tests/fixtures/vit_quickgelu.json" });
       const out = {
+        notWasm,
         zero: await attempt(() => load({ threads: 0 })),
         fraction: await attempt(() => load({ threads: 1.5 })),
         text: await attempt(() => load({ threads: "4" })),
         tooMany: await described({ threads: 1000 }),
-        notWasm: await described({ threadsWasmUrl: "/tests/fixtures/vit_quickgelu.json" }),
       };
       // Pool workers that cannot be created (a page's CSP, say).
       const RealWorker = Worker;
@@ -149,8 +151,6 @@ test("bad thread counts, a worker that cannot start, a module that does not comp
       };
       out.noWorkers = await described({});
       window.Worker = RealWorker;
-      // Both modules fail: the error names both.
-      out.both = await attempt(() => load({ threadsWasmUrl: "/tests/fixtures/vit_quickgelu.json", wasmUrl: "/tests/fixtures/nope.wasm" }));
       out.cores = navigator.hardwareConcurrency;
       return out;
     }, MODEL);
@@ -161,6 +161,20 @@ test("bad thread counts, a worker that cannot start, a module that does not comp
     assert.equal(r.notWasm.ranked, 2);
     assert.equal(r.noWorkers.threads, 1);
     assert.match(r.noWorkers.reason, /^the threaded module could not start \(a pool worker could not be created: blocked by the test\): running on one thread$/);
-    assert.match(r.both, /^true: .*\(after the threaded module could not start \(the threaded WebAssembly module failed to load/);
+  });
+  // Both modules fail: the error names both (a pool whose workers cannot start, then a
+  // single-threaded module that is not there). A fresh page: each module is instantiated once.
+  await onTestPage(isolated.url, { gpu: false }, async (page) => {
+    const both = await page.evaluate(async (MODEL) => {
+      const RealWorker = Worker;
+      window.Worker = class extends RealWorker {
+        constructor(url, options) {
+          if (String(url).includes("pool-worker")) throw new Error("blocked by the test");
+          super(url, options);
+        }
+      };
+      return attempt(() => clipBurn.Clip.load({ weights: MODEL, backend: "cpu", wasmUrl: "/tests/fixtures/nope.wasm" }));
+    }, MODEL);
+    assert.match(both, /^true: .*\(after the threaded module could not start \(a pool worker could not be created: blocked by the test\): running on one thread\)$/);
   });
 });
