@@ -2,6 +2,7 @@
 // its pool of Web Workers (pool-worker.js), which share the module's memory. Pages that are not
 // cross-origin isolated cannot share memory: they get the single-threaded module (pkg/), and
 // `clip.threadsReason` says why.
+import initThreaded, * as threaded from "../pkg-threads/clip_wasm.js";
 
 /** The most threads a default load starts: beyond 8 the towers' products gain little per worker. */
 export const MAX_DEFAULT_THREADS = 8;
@@ -55,12 +56,13 @@ export function threadPlan(requested) {
 
 let threadedModule = null;
 
-/** The threaded module, compiled and instantiated once per page (or worker). */
+/**
+ * The threaded module, compiled and instantiated once per page (or worker). Its JS glue is
+ * imported statically (a few dozen kB; the .wasm is fetched only here): a dynamic import would
+ * make bundlers split the worker's code, which Vite 7's default worker format (iife) refuses.
+ */
 function loadThreadedModule(wasmUrl) {
-  threadedModule ??= import("../pkg-threads/clip_wasm.js").then(async (mod) => {
-    await mod.default(wasmUrl ? { module_or_path: wasmUrl } : undefined);
-    return mod;
-  });
+  threadedModule ??= initThreaded(wasmUrl ? { module_or_path: wasmUrl } : undefined).then(() => threaded);
   // A failure is not kept: a later load tries again.
   threadedModule.catch(() => (threadedModule = null));
   return threadedModule;

@@ -137,7 +137,7 @@ describe("demo page, WebGPU disabled (CPU fallback)", () => {
 
   test("loads offline: the default model from the page's own server, with progress, on the CPU", async () => {
     assert.equal(await page.$eval("#weights-progress", (p) => p.value), 1);
-    assert.match(await page.textContent("#model-status"), /^Ready: the default model \(synth\).*9\.\d MB loaded in .* running on the CPU/);
+    assert.match(await page.textContent("#model-status"), /^Ready: the default model \(synth\).*9\.\d MB loaded in .* running on the CPU on [2-8] threads\.$/, "the test server isolates the page: the threaded module");
     assert.deepEqual(foreign, [], "no request beyond the page's server");
   });
 
@@ -302,7 +302,7 @@ describe("demo page, the int8 weights choice (WebGPU disabled)", () => {
     await page.selectOption("#default-weights", "int8");
     await page.waitForFunction(() => /int8/.test(document.getElementById("model-status").textContent) && /^Ready/.test(document.getElementById("model-status").textContent), null, { timeout: SLOW });
     const status = await page.textContent("#model-status");
-    assert.match(status, /^Ready: the default model \(synth\).*int8 weights.* (5|6)\.\d MB loaded in .* running on the CPU\.$/);
+    assert.match(status, /^Ready: the default model \(synth\).*int8 weights.* (5|6)\.\d MB loaded in .* running on the CPU on \d+ threads\.$/);
     assert.ok(served.includes("/models/synth/clip-synth-int8.bpk"), "the int8 file was downloaded");
     const rows = await classifyExamples(page, 16);
     assert.match(rows[0].timings.weights, /\((5|6)\.\d MB\)$/);
@@ -342,7 +342,7 @@ describe("demo page, weights cached across visits (WebGPU disabled)", () => {
     assert.equal(downloads(), 1);
     assert.equal(first.source, "network");
     assert.equal(first.from, "the network; now cached for the next visit");
-    assert.match(first.status, /^Ready: the default model \(synth\).* 9\.\d MB loaded in .* from the network, running on the CPU\.$/);
+    assert.match(first.status, /^Ready: the default model \(synth\).* 9\.\d MB loaded in .* from the network, running on the CPU on \d+ threads\.$/);
     assert.match(first.hint, /^Weights are kept in this browser's Cache Storage/);
 
     await reload();
@@ -350,7 +350,7 @@ describe("demo page, weights cached across visits (WebGPU disabled)", () => {
     assert.equal(downloads(), 0, "no request for the weights");
     assert.equal(second.source, "cache");
     assert.equal(second.from, "this browser's cache (no download)");
-    assert.match(second.status, /^Ready: the default model \(synth\).* 9\.\d MB loaded in .* from this browser's cache, running on the CPU\.$/);
+    assert.match(second.status, /^Ready: the default model \(synth\).* 9\.\d MB loaded in .* from this browser's cache, running on the CPU on \d+ threads\.$/);
     const r = await resultOf(page, () => page.locator("#examples button").first().click());
     assert.equal(r.error, null);
     assert.match(r.timings.weights, /\(9\.\d MB\)$/);

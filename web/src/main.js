@@ -67,7 +67,9 @@ async function useModel(spec) {
     state.model = model;
     $("weights-progress").value = 1;
     $("weights-progress").classList.add("done");
-    const runsOn = model.clip.backend === "webgpu" ? "WebGPU" : "the CPU";
+    const threads = model.clip.threads === 1 ? "one thread" : `${model.clip.threads} threads`;
+    const why = model.clip.threadsReason && model.clip.backend !== "webgpu" ? ` (${model.clip.threadsReason})` : "";
+    const runsOn = model.clip.backend === "webgpu" ? "WebGPU" : `the CPU on ${threads}${why}`;
     const about = spec.about ? `, ${spec.about}` : "";
     const from = { cache: " from this browser's cache", network: " from the network", memory: " from the file" }[model.clip.stats.weights.source] ?? "";
     $("model-status").textContent = `Ready: ${spec.name}${about}. ${megabytes(bytes)} loaded in ${duration(model.loadMs)}${from}, running on ${runsOn}.`;
