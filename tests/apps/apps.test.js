@@ -12,6 +12,8 @@
 //     production build with none;
 //   - webpack 5 production build, no configuration for clip-burn;
 //   - a page with no bundler (an import map to node_modules, a static server).
+// The last two are served cross-origin isolated (web/serve.js): there the CPU path runs the
+// threaded module and its pool workers as the bundler (or the import map) left them.
 // Run by scripts/test-browser.sh (node --test tests/apps/).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -131,8 +133,12 @@ async function openApp(url, serverLog = () => "") {
   }
 }
 
-/** Every picture's top-1 label, on the page and in the worker, as an image and as a Blob. */
-function check({ result: r, problems }) {
+/**
+ * Every picture's top-1 label, on the page and in the worker, as an image and as a Blob.
+ * `isolated`: the server sends COOP/COEP (web/serve.js), so the CPU path runs the threaded module
+ * as bundled; Vite's servers do not, so it runs on one thread and says why.
+ */
+function check({ result: r, problems }, { isolated = false } = {}) {
   for (const [where, rows] of [["Clip", r.inPage], ["ClipWorker", r.inWorker]]) {
     assert.equal(rows.length, 2 * PICTURES.length, where);
     for (const row of rows) assert.equal(row.label, row.picture.replace("_", " "), `${where}, ${row.picture} as ${row.kind}: ${JSON.stringify(row)}`);
@@ -141,6 +147,13 @@ function check({ result: r, problems }) {
   assert.equal(r.backend, "cpu", "no WebGPU adapter: the CPU");
   assert.equal(r.workerBackend, "cpu");
   assert.deepEqual(r.afterDispose, { backend: "cpu", disposed: true, error: "this Clip was disposed" });
+  if (isolated) {
+    assert.ok(r.threads.page >= 2 && r.threads.worker >= 2, `the threaded module, bundled: ${JSON.stringify(r.threads)}`);
+    assert.equal(r.threads.pageReason, null);
+  } else {
+    assert.deepEqual([r.threads.page, r.threads.worker], [1, 1]);
+    assert.match(r.threads.pageReason, /^the page is not cross-origin isolated/);
+  }
   assert.deepEqual(problems, [], "no errors on the page, no failed requests");
 }
 
@@ -204,7 +217,7 @@ test("webpack 5 app: production build", { timeout: PAGE_TIMEOUT + 180_000 }, asy
   await addModel(join(dir, "dist"));
   const { server, url } = await serve(join(dir, "dist"));
   try {
-    check(await openApp(`${url}/`));
+    check(await openApp(`${url}/`), { isolated: true });
   } finally {
     server.close();
   }
@@ -213,7 +226,7 @@ test("webpack 5 app: production build", { timeout: PAGE_TIMEOUT + 180_000 }, asy
 test("a page with no bundler (import map, static server)", { timeout: PAGE_TIMEOUT + 30_000 }, async () => {
   const { server, url } = await serve(apps);
   try {
-    check(await openApp(`${url}/plain/`));
+    check(await openApp(`${url}/plain/`), { isolated: true });
   } finally {
     server.close();
   }

@@ -39,13 +39,15 @@ export async function run() {
   const clip = await Clip.load({ weights: "clip-synth.bpk" });
   const inPage = await classifyAll(clip, pics, labels, templates);
   const backend = clip.backend;
+  const threads = { page: clip.threads, pageReason: clip.threadsReason };
   clip.dispose();
   const afterDispose = { backend: clip.backend, disposed: clip.disposed, error: await clip.embedText("a star").then(() => "no error", (e) => e.message) };
   const worker = await ClipWorker.load({ weights: "clip-synth.bpk" });
   const inWorker = await classifyAll(worker, pics, labels, templates);
   const workerBackend = worker.backend;
+  Object.assign(threads, { worker: worker.threads, workerReason: worker.threadsReason });
   worker.dispose();
-  return { backend, workerBackend, inPage, inWorker, afterDispose };
+  return { backend, workerBackend, threads, inPage, inWorker, afterDispose };
 }
 
 export function show(promise) {

@@ -62,14 +62,17 @@ async function run() {
   const clip = await Clip.load({ weights: "clip-synth.bpk", wasmUrl: overrides.wasmUrl });
   const inPage = await classifyAll(clip, pics, labels, templates);
   const backend: "webgpu" | "cpu" = clip.backend;
+  const page: number = clip.threads;
+  const pageReason: string | null = clip.threadsReason;
   clip.dispose();
   const error = await clip.embedText("a star").then(() => "no error", (e: unknown) => (e instanceof Error ? e.message : String(e)));
   const afterDispose = { backend: clip.backend, disposed: clip.disposed, error };
   const worker = await ClipWorker.load({ weights: "clip-synth.bpk", ...overrides, onProgress: (loaded: number, total: number) => void [loaded, total] });
   const inWorker = await classifyAll(worker, pics, labels, templates);
   const workerBackend = worker.backend;
+  const threads = { page, pageReason, worker: worker.threads, workerReason: worker.threadsReason };
   worker.dispose();
-  return { backend, workerBackend, inPage, inWorker, afterDispose, overrides };
+  return { backend, workerBackend, threads, inPage, inWorker, afterDispose, overrides };
 }
 
 const pre = document.getElementById("result");
