@@ -38,8 +38,10 @@ export interface LoadOptions {
    * when the threaded module cannot start, the model runs on one thread and `threadsReason` says why.
    */
   threads?: number;
-  /** Where to fetch clip_wasm_bg.wasm from (default: the package's pkg/clip_wasm_bg.wasm, found through import.meta.url). */
+  /** Where to fetch the WebGPU module's clip_wasm_bg.wasm from (default: the package's pkg/clip_wasm_bg.wasm, found through import.meta.url). */
   wasmUrl?: string | URL;
+  /** Where to fetch the single-threaded CPU module's wasm from (default: the package's pkg-cpu/clip_wasm_bg.wasm). */
+  cpuWasmUrl?: string | URL;
   /** Where to fetch the threaded module's wasm from (default: the package's pkg-threads/clip_wasm_bg.wasm). */
   threadsWasmUrl?: string | URL;
 }

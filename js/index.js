@@ -2,16 +2,32 @@
 // prompt-embedding cache. The model math runs in Rust (clip-model compiled to WebAssembly);
 // this file loads the model, turns images into bytes or pixels, and caches text embeddings
 // (weights-cache.js fetches the weights and keeps them in Cache Storage).
+// Three modules, of which a model loads one (their JS glue is small; a .wasm is fetched only when
+// its module is initialised): pkg/ with WebGPU, pkg-cpu/ the CPU path on one thread (less than
+// half of pkg/'s download), pkg-threads/ (threads.js) the CPU path on a pool of workers.
 import init, * as wasm from "../pkg/clip_wasm.js";
+import initCpu, * as cpuWasm from "../pkg-cpu/clip_wasm.js";
 import { cachedWeights, clearWeightsCache, fetchWeights, obtainWeights, WEIGHTS_CACHE } from "./weights-cache.js";
 import { checkThreads, startThreads, threadPlan } from "./threads.js";
 
 let wasmReady = null;
+let cpuReady = null;
 
-/** Loads the WebAssembly module once. `wasmUrl` overrides where clip_wasm_bg.wasm is fetched from. */
+/**
+ * Loads the WebGPU module (pkg/) once. `wasmUrl` overrides where its clip_wasm_bg.wasm is fetched
+ * from. (Clip.load loads the module it needs by itself.)
+ */
 export function initWasm(wasmUrl) {
   wasmReady ??= init(wasmUrl ? { module_or_path: wasmUrl } : undefined);
   return wasmReady;
+}
+
+/** Loads the single-threaded CPU module (pkg-cpu/) once; `cpuWasmUrl` as initWasm's `wasmUrl`. */
+function initCpuWasm(cpuWasmUrl) {
+  cpuReady ??= initCpu(cpuWasmUrl ? { module_or_path: cpuWasmUrl } : undefined);
+  // A failure is not kept: a later load tries again.
+  cpuReady.catch(() => (cpuReady = null));
+  return cpuReady;
 }
 
 const DB_NAME = "clip-burn";
@@ -132,7 +148,7 @@ function rgbaOf(image) {
  * CPU path takes the threaded module when the page allows it (threads.js), else the
  * single-threaded one.
  */
-async function buildModel(bytes, model, backend, { threads, wasmUrl, threadsWasmUrl }) {
+async function buildModel(bytes, model, backend, { threads, wasmUrl, cpuWasmUrl, threadsWasmUrl }) {
   let chosen = backend;
   let fallbackReason = null;
   if (backend !== "cpu") {
@@ -150,11 +166,11 @@ async function buildModel(bytes, model, backend, { threads, wasmUrl, threadsWasm
       fallbackReason = toError(e).message;
     }
   }
-  return { ...(await cpuModel(bytes, model, threads, { wasmUrl, threadsWasmUrl })), fallbackReason };
+  return { ...(await cpuModel(bytes, model, threads, { cpuWasmUrl, threadsWasmUrl })), fallbackReason };
 }
 
 /** The model on the CPU: threaded when the plan says so and it starts, else single-threaded. */
-async function cpuModel(bytes, model, requested, { wasmUrl, threadsWasmUrl }) {
+async function cpuModel(bytes, model, requested, { cpuWasmUrl, threadsWasmUrl }) {
   let { threads, reason } = threadPlan(requested);
   if (threads > 1) {
     let started;
@@ -172,8 +188,8 @@ async function cpuModel(bytes, model, requested, { wasmUrl, threadsWasmUrl }) {
     }
   }
   try {
-    await initWasm(wasmUrl);
-    return { inner: await wasm.ClipModel.load(bytes, model, "cpu"), wasm, threadsReason: reason };
+    await initCpuWasm(cpuWasmUrl);
+    return { inner: await cpuWasm.ClipModel.load(bytes, model, "cpu"), wasm: cpuWasm, threadsReason: reason };
   } catch (e) {
     const err = toError(e);
     if (threads > 1 && reason) err.message = `${err.message} (after ${reason})`;
@@ -252,7 +268,7 @@ export class Clip {
    * @param {number} [options.batchSize] images (texts) per forward pass by default (DEFAULT_BATCH_SIZE per backend)
    */
   static async load(options = {}) {
-    const { weights, onProgress, sha256, wasmUrl, threadsWasmUrl } = options;
+    const { weights, onProgress, sha256, wasmUrl, cpuWasmUrl, threadsWasmUrl } = options;
     const batchSize = checkBatchSize(options.batchSize, "Clip.load");
     const threads = checkThreads(options.threads, "Clip.load");
     const backend = options.backend ?? "auto";
@@ -268,7 +284,7 @@ export class Clip {
     const storing = got.store?.();
     let built;
     try {
-      built = await buildModel(bytes, model, backend, { threads, wasmUrl, threadsWasmUrl });
+      built = await buildModel(bytes, model, backend, { threads, wasmUrl, cpuWasmUrl, threadsWasmUrl });
     } catch (e) {
       await storing;
       await got.forget?.();
@@ -500,14 +516,22 @@ export class Clip {
 
 /** The 80 OpenAI ImageNet prompt templates. */
 export async function imagenetTemplates() {
-  await initWasm();
-  return wasm.imagenetTemplates();
+  return (await anyModule()).imagenetTemplates();
+}
+
+/** A module for the functions every module has: one already loaded, else the small CPU one. */
+async function anyModule() {
+  if (wasmReady) {
+    await wasmReady;
+    return wasm;
+  }
+  await initCpuWasm();
+  return cpuWasm;
 }
 
 /** CLIP token ids, one array of `contextLength` per text. */
 export async function tokenize(texts, contextLength = 77) {
-  await initWasm();
-  const flat = wasm.tokenize(texts, contextLength);
+  const flat = (await anyModule()).tokenize(texts, contextLength);
   return texts.map((_, i) => Array.from(flat.slice(i * contextLength, (i + 1) * contextLength)));
 }
 

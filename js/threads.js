@@ -1,6 +1,6 @@
 // The CPU path on several cores: the threaded module (pkg-threads/, built with wasm atomics) and
 // its pool of Web Workers (pool-worker.js), which share the module's memory. Pages that are not
-// cross-origin isolated cannot share memory: they get the single-threaded module (pkg/), and
+// cross-origin isolated cannot share memory: they get the single-threaded CPU module (pkg-cpu/), and
 // `clip.threadsReason` says why.
 import initThreaded, * as threaded from "../pkg-threads/clip_wasm.js";
 

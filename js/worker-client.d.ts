@@ -10,7 +10,7 @@ export interface ClipWorkerLoadOptions extends LoadOptions {
 
 /** The Clip API with the model in a Web Worker. */
 export declare class ClipWorker {
-  /** Starts the worker and loads the model in it. Relative `weights`, `wasmUrl` and `threadsWasmUrl` are resolved against the page. */
+  /** Starts the worker and loads the model in it. Relative `weights` and the `*WasmUrl`s are resolved against the page. */
   static load(options: ClipWorkerLoadOptions): Promise<ClipWorker>;
   /** Entries of the weights cache (the page's and the worker's Cache Storage are the same). */
   static cachedWeights(): Promise<CachedWeights[]>;

@@ -76,6 +76,7 @@ export class ClipWorker {
     if (rest.weights != null) rest.weights = absolute(rest.weights);
     if (rest.wasmUrl != null) rest.wasmUrl = absolute(rest.wasmUrl);
     if (rest.threadsWasmUrl != null) rest.threadsWasmUrl = absolute(rest.threadsWasmUrl);
+    if (rest.cpuWasmUrl != null) rest.cpuWasmUrl = absolute(rest.cpuWasmUrl);
     const [worker, where] = startWorker(workerUrl);
     const client = new ClipWorker(worker, where);
     try {

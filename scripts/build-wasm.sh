@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the npm package's WebAssembly modules: pkg/ (WebGPU and the single-threaded CPU path)
-# and pkg-threads/ (the CPU path on a pool of Web Workers: wasm atomics and shared memory). Installs
+# Builds the npm package's three WebAssembly modules, of which a page fetches one: pkg/ (WebGPU,
+# and a CPU fallback when the GPU is lost), pkg-cpu/ (the CPU path on one thread, without the
+# WebGPU runtime: less than half the download) and pkg-threads/ (the CPU path on a pool of Web
+# Workers: wasm atomics and shared memory). Installs
 # the wasm32 target, wasm-bindgen-cli at the exact version of Cargo.lock and, for pkg-threads/, the
 # pinned nightly with rust-src (a std built with atomics: stable's prebuilt wasm32 std has none);
 # compiles wasm/ with SIMD128, generates the ES-module bindings (name section stripped);
@@ -31,9 +33,20 @@ if ! cargo tree --locked --target wasm32-unknown-unknown -p clip-wasm -e feature
   exit 1
 fi
 
-echo "== cargo build clip-wasm (wasm32, simd128)"
-RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\"" \
-  cargo build --locked --profile wasm-release --target wasm32-unknown-unknown -p clip-wasm
+rm -rf pkg pkg-cpu pkg-threads && mkdir -p pkg pkg-cpu pkg-threads
+bindgen() { # out-dir, module
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$1" "$2"
+}
+
+# pkg/ and pkg-cpu/: the same flags, other features (one target dir: the crates whose features
+# agree are built once; the module file is overwritten, so each is bound right after its build).
+for module in pkg pkg-cpu; do
+  features=(); [ "$module" = pkg-cpu ] && features=(--no-default-features)
+  echo "== cargo build clip-wasm ${features[*]} (wasm32, simd128) -> $module/"
+  RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\"" \
+    cargo build --locked --profile wasm-release --target wasm32-unknown-unknown -p clip-wasm "${features[@]}"
+  bindgen "$module" "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
+done
 
 # Its own target dir: other RUSTFLAGS and std would otherwise rebuild the first module's crates
 # each time. The memory is imported and shared (the pool workers instantiate the module on it),
@@ -47,9 +60,7 @@ RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 $link --cfg getrando
   cargo "+$NIGHTLY" build --locked -Z build-std=panic_abort,std --profile wasm-release --target wasm32-unknown-unknown \
     -p clip-wasm --no-default-features --features threads
 
-rm -rf pkg pkg-threads && mkdir -p pkg pkg-threads
-wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
-wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg-threads "$CARGO_TARGET_DIR/threads/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
+bindgen pkg-threads "$CARGO_TARGET_DIR/threads/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm"
 
 # wasm-opt (npm's binaryen) is opt-in: on this 36 MB module -Oz ran 7 minutes on 2 cores and
 # did not shrink the gzipped size (7.2 vs 7.1 MB). WASM_OPT=1 runs it.
@@ -61,7 +72,7 @@ if [ "${WASM_OPT:-0}" = 1 ]; then
     pkg/clip_wasm_bg.wasm -o pkg/clip_wasm_bg.opt.wasm
   mv pkg/clip_wasm_bg.opt.wasm pkg/clip_wasm_bg.wasm
 fi
-for m in pkg/clip_wasm_bg.wasm pkg-threads/clip_wasm_bg.wasm; do
+for m in pkg/clip_wasm_bg.wasm pkg-cpu/clip_wasm_bg.wasm pkg-threads/clip_wasm_bg.wasm; do
   raw=$(stat -c %s "$m")
   gz=$(gzip -9 -c "$m" | wc -c)
   echo "$m: $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"

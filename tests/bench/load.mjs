@@ -9,9 +9,9 @@ import { performance } from "node:perf_hooks";
 
 const [engine, file] = process.argv.slice(2);
 if (engine === "clip-burn") {
-  const pkg = await import("../../pkg/clip_wasm.js");
+  const pkg = await import("../../pkg-cpu/clip_wasm.js");
   const start = performance.now();
-  const exports = pkg.initSync({ module: readFileSync(new URL("../../pkg/clip_wasm_bg.wasm", import.meta.url)) });
+  const exports = pkg.initSync({ module: readFileSync(new URL("../../pkg-cpu/clip_wasm_bg.wasm", import.meta.url)) });
   const model = await pkg.ClipModel.load(readFileSync(file), "ViT-B-32", "cpu");
   const ms = performance.now() - start;
   report(ms, model.embedDim, exports.memory.buffer.byteLength);

@@ -1,8 +1,9 @@
 // The CPU path on several threads (issue: browser CPU path on every core): in a cross-origin
 // isolated page the package loads the threaded module (pkg-threads/) with a pool of Web Workers;
 // without isolation, or when the threaded module or a worker cannot start, the single-threaded
-// module (pkg/), and `threadsReason` says why. Parity of both with open_clip is in clip.test.js.
-// Run with scripts/test-browser.sh (it builds pkg/ and pkg-threads/ first).
+// CPU module (pkg-cpu/), and `threadsReason` says why; the CPU path never fetches the WebGPU
+// module (pkg/). Parity of both with open_clip is in clip.test.js.
+// Run with scripts/test-browser.sh (it builds the modules first).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./server.js";
@@ -50,7 +51,9 @@ test("an isolated page runs the CPU path on a pool of workers; threads and threa
     assert.deepEqual(r.a.map((x) => x.label), r.b.map((x) => x.label));
     r.a.forEach((x, i) => assert.ok(Math.abs(x.score - r.b[i].score) < 1e-5, `${x.label}: ${x.score} vs ${r.b[i].score}`));
     assert.ok(Math.max(...r.ea.map((v, i) => Math.abs(v - r.eb[i]))) < 1e-5);
-    assert.ok(requests.isolated.some((u) => u.includes("/pkg-threads/clip_wasm_bg.wasm")), "the threaded module was fetched");
+    // The threaded module for the default load, the single-threaded CPU one for `threads: 1`;
+    // never the WebGPU module (no adapter here).
+    assert.deepEqual([...new Set(requests.isolated.filter((u) => u.endsWith(".wasm")))].sort(), ["/pkg-cpu/clip_wasm_bg.wasm", "/pkg-threads/clip_wasm_bg.wasm"]);
     assert.deepEqual(errors, []);
   });
 });
@@ -117,7 +120,9 @@ test("a page that is not cross-origin isolated loads the single-threaded module,
     assert.equal(r.threads, 1);
     assert.match(r.reason, /^the page is not cross-origin isolated \(serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp/);
     assert.equal(r.ranked, 2);
-    assert.ok(!requests.plain.some((u) => u.includes("pkg-threads/clip_wasm_bg.wasm")), "the threaded module's .wasm is not fetched (its JS glue is)");
+    // The CPU path fetches the CPU module only: not the threaded one, not the WebGPU one.
+    const wasmFetched = requests.plain.filter((u) => u.endsWith(".wasm"));
+    assert.deepEqual(wasmFetched, ["/pkg-cpu/clip_wasm_bg.wasm"]);
     assert.deepEqual(errors, []);
   });
 });
