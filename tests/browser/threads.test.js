@@ -58,13 +58,15 @@ test("an isolated page runs the CPU path on a pool of workers; threads and threa
   });
 });
 
+// The default model is small: 16 of its images gained 1.1-1.35x from a second thread, 64 gained
+// 1.38x (ViT-B-32's image tower 1.9x, BENCHMARKS.md); the bar, 0.85 of the time, is below that.
 test("the threaded module really runs on more than one thread: 2 threads encode a batch faster than one", async () => {
   await onTestPage(isolated.url, { gpu: false }, async (page) => {
     const r = await page.evaluate(async (MODEL) => {
       const time = async (threads) => {
         const clip = await clipBurn.Clip.load({ weights: MODEL, backend: "cpu", threads });
         const s = clip.inner.imageSize;
-        const n = 16;
+        const n = 64;
         const px = Float32Array.from({ length: n * 3 * s * s }, (_, i) => Math.sin(i) * 0.5);
         await clip.inner.encodePixels(px, n); // warm-up
         const runs = [];
@@ -83,7 +85,7 @@ test("the threaded module really runs on more than one thread: 2 threads encode 
       two.push(await time(2));
       return { one: Math.min(...one.map((x) => x.ms)), two: Math.min(...two.map((x) => x.ms)), threads: two[0].threads, cores: navigator.hardwareConcurrency };
     }, MODEL);
-    console.log(`16 images of the default model: 1 thread ${r.one.toFixed(1)} ms, 2 threads ${r.two.toFixed(1)} ms (${(r.one / r.two).toFixed(2)}x), ${r.cores} cores`);
+    console.log(`64 images of the default model: 1 thread ${r.one.toFixed(1)} ms, 2 threads ${r.two.toFixed(1)} ms (${(r.one / r.two).toFixed(2)}x), ${r.cores} cores`);
     assert.ok(r.cores >= 2, "this test needs 2 cores");
     assert.equal(r.threads, 2);
     assert.ok(r.two < 0.85 * r.one, `2 threads ${r.two} ms vs 1 thread ${r.one} ms`);
@@ -178,7 +180,7 @@ test("bad thread counts, a worker that cannot start, a module that does not comp
           super(url, options);
         }
       };
-      return attempt(() => clipBurn.Clip.load({ weights: MODEL, backend: "cpu", wasmUrl: "/tests/fixtures/nope.wasm" }));
+      return attempt(() => clipBurn.Clip.load({ weights: MODEL, backend: "cpu", cpuWasmUrl: "/tests/fixtures/nope.wasm" }));
     }, MODEL);
     assert.match(both, /^true: .*\(after the threaded module could not start \(a pool worker could not be created: blocked by the test\): running on one thread\)$/);
   });

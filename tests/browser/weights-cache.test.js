@@ -361,7 +361,9 @@ test("(f) ClipWorker: the same cache, relative URLs the page's; progress from th
 test("(g) a Blob body Cache Storage refuses (as Chromium does for a 605 MB one) is stored again as a stream; the next visit reads it", async () => {
   await withPage(async ({ page, reload }) => {
     await page.evaluate(async () => {
-      await clipBurn.initWasm(); // before Response is wrapped: wasm-bindgen's init checks `instanceof Response`
+      // The CPU path's module (and pool) loaded before Response is wrapped: wasm-bindgen's init
+      // checks `instanceof Response`. The page's modules are instantiated once.
+      (await clipBurn.Clip.load({ weights: "/models/synth/clip-synth.bpk", backend: "cpu", cache: false })).dispose();
       // The first put fails as Chromium 156's did for ViT-B-32's f32 safetensors; the bodies are recorded.
       window.bodies = [];
       const Original = window.Response;
