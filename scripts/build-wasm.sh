@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clip-burn/target}"
 
 rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-# The nightly of scripts/fuzz.sh: one pinned nightly for the project (`-Z build-std`).
-NIGHTLY=nightly-2026-05-20
+# The project's one pinned nightly (scripts/fuzz.sh takes it too), for `-Z build-std`.
+NIGHTLY=$(cat scripts/nightly-toolchain)
 if ! rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
   echo "== installing $NIGHTLY with rust-src (rustup; the threaded module's std is built with atomics)"
   rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --target wasm32-unknown-unknown
@@ -34,7 +34,11 @@ if ! cargo tree --locked --target wasm32-unknown-unknown -p clip-wasm -e feature
 fi
 
 rm -rf pkg pkg-cpu pkg-threads && mkdir -p pkg pkg-cpu pkg-threads
+# Each module as cargo wrote it (names kept) goes to $CARGO_TARGET_DIR/wasm-modules/ too, for
+# `scripts/wasm-sizes.py` (what is in it, by crate).
+mkdir -p "$CARGO_TARGET_DIR/wasm-modules"
 bindgen() { # out-dir, module
+  cp "$2" "$CARGO_TARGET_DIR/wasm-modules/$1.wasm"
   wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$1" "$2"
 }
 

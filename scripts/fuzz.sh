@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NIGHTLY=nightly-2026-05-20
+NIGHTLY=$(cat scripts/nightly-toolchain) # the project's one pinned nightly (build-wasm.sh takes it too)
 CARGO_FUZZ=0.13.2
 TARGETS=(weights pytorch image text config shard table pattern)
 which=${1:-all}

@@ -4,7 +4,7 @@
     python3 scripts/wasm-sizes.py MODULE.wasm [--top N]
 
 Reads the module's name section (so give it the .wasm cargo wrote, before wasm-bindgen strips the
-names: $CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/clip_wasm.wasm), attributes each
+names: scripts/build-wasm.sh keeps each module's in $CARGO_TARGET_DIR/wasm-modules/), attributes each
 function body to the crate of its (demangled) path, and prints bytes raw and gzipped (each
 crate's functions compressed together, so the gzip column adds up to a bit more than the whole).
 """
@@ -56,8 +56,8 @@ def crate_of(symbol):
             n = int(m.group(1))
             start = m.end()
             return symbol[start:start + n]
-    if symbol.startswith("_R"):  # v0 mangling: the crate is the first identifier
-        m = re.search(r"C[s\d_]*?(\d+)([A-Za-z_][A-Za-z0-9_]*)", symbol)
+    if symbol.startswith("_R"):  # v0 mangling (the nightly's): the first crate root, C[s<base62>_]<len><name>
+        m = re.search(r"C(?:s[0-9A-Za-z]*_)?(\d+)([A-Za-z_][A-Za-z0-9_]*)", symbol)
         if m:
             return m.group(2)[: int(m.group(1))]
     # Demangled or C-like names: "<crate::path as ...>" or "crate::path"

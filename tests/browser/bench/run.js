@@ -38,7 +38,9 @@ if (BACKENDS.includes("cpu")) {
   const { context } = await launch({ gpu: false });
   cores = await inPage(context, "eval", ["navigator.hardwareConcurrency"]);
   const counts = [...new Set([1, 2, cores])].filter((n) => n <= Math.max(2, cores));
-  const configs = counts.flatMap((n) => [["clip-burn", n], ["onnxruntime-web", n]]);
+  // clip-burn (pkg/): the single-threaded CPU path as it ran before the CPU-only modules, to
+  // compare builds in one run.
+  const configs = [["clip-burn (pkg/)", 1], ...counts.flatMap((n) => [["clip-burn", n], ["onnxruntime-web", n]])];
   for (let round = 0; round < ROUNDS; round++) {
     const order = configs.map((_, i) => configs[(i + round) % configs.length]);
     for (const [engine, threads] of order) {
@@ -86,6 +88,12 @@ for (const threads of [...new Set(race.map((r) => r.threads))].sort((a, b) => a 
     raceRows.push(`| ${tower} | ${label} | ${cb[tower].ms.toFixed(0)} ms | ${ort[tower].ms.toFixed(0)} ms | **${(ort[tower].ms / cb[tower].ms).toFixed(2)}x** | ${(cb[tower].first / 1000).toFixed(2)} s / ${(ort[tower].first / 1000).toFixed(2)} s | ${cb[tower].diff.toExponential(1)} / ${ort[tower].diff.toExponential(1)} |`);
   }
   raceRows.push(`| load, both towers | ${threads} | ${(cb.loadMs / 1000).toFixed(1)} s | ${(ort.loadMs / 1000).toFixed(1)} s | ${(ort.loadMs / cb.loadMs).toFixed(2)}x | | |`);
+}
+const before = summary("clip-burn (pkg/)", 1), now = summary("clip-burn", 1);
+if (before && now) {
+  for (const tower of ["image", "text"]) {
+    raceRows.push(`| ${tower} | 1: pkg/'s CPU path (the build before pkg-cpu/) | ${before[tower].ms.toFixed(0)} ms | | ${(before[tower].ms / now[tower].ms).toFixed(2)}x of it: pkg-cpu/ | ${(before[tower].first / 1000).toFixed(2)} s | ${before[tower].diff.toExponential(1)} |`);
+  }
 }
 const pair = (a, b) => {
   const x = rows.find((r) => r.engine === "clip-burn" && r.backend === a);
