@@ -112,3 +112,23 @@ fn a_one_by_one_convolution_is_exact() {
         assert_eq!(&got[b * cout * h * w..(b + 1) * cout * h * w], &want[..], "picture {b}");
     }
 }
+
+/// A product of few rows takes the column split when threaded (one single-threaded gemm per
+/// block of columns; the f64 path, which the AVX-512 kernel does not take): exact on integers,
+/// rows and columns around the split's edges (blocks are multiples of 16 columns).
+#[test]
+fn few_rows_split_by_columns_exactly() {
+    let device = Device::flex();
+    for &(m, n) in &[(50, 1537), (77, 512), (256, 100), (257, 600), (3, 4096), (200, 33)] {
+        let k = 700;
+        let (a, b) = (ints(m * k, m), ints(k * n, n));
+        let want = reference(&a, &b, m, k, n);
+        let f64s = |v: &[f32], shape: [usize; 2]| {
+            Tensor::<2>::from_data(TensorData::new(v.iter().map(|&x| x as f64).collect::<Vec<_>>(), shape), (&device, burn::tensor::DType::F64))
+        };
+        let (x, w) = (f64s(&a, [m, k]), f64s(&b, [k, n]));
+        let got = x.matmul(w);
+        assert_eq!(got.dtype(), burn::tensor::DType::F64, "the f64 path");
+        assert_eq!(values(got), want, "{m} x {k} x {n}");
+    }
+}

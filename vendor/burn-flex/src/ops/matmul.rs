@@ -124,6 +124,11 @@ const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 #[cfg(feature = "rayon")]
 const BATCH_PARALLEL_THRESHOLD: usize = 128 * 128 * 128; // ~2M ops total
 
+/// clip-burn patch: products with at most this many rows split their columns over the threads
+/// (`gemm_call`) instead of taking gemm's own threading.
+#[cfg(feature = "rayon")]
+const COLUMN_SPLIT_MAX_ROWS: usize = 256;
+
 /// Get parallelism setting based on matrix size.
 fn get_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     let ops = m.saturating_mul(n).saturating_mul(k);
@@ -371,6 +376,32 @@ unsafe fn gemm_call<T: GemmScalar>(
     let parallel = !matches!(parallelism, gemm::Parallelism::None);
     if out_cs == 1 && out_rs == n as isize && unsafe { T::faster(m, n, k, out, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, parallel) } {
         return;
+    }
+    // clip-burn patch: a product of few rows (a transformer's tokens at batch 1) splits its
+    // columns into one block per thread, each a single-threaded gemm: one fork and one join,
+    // where gemm's own threading of such a product gains little (wasm threads: 1.4x on 2).
+    #[cfg(feature = "rayon")]
+    if parallel && m <= COLUMN_SPLIT_MAX_ROWS {
+        let threads = rayon::current_num_threads();
+        let block = n.div_ceil(threads.max(1)).next_multiple_of(16);
+        if threads > 1 && block < n {
+            use rayon::prelude::*;
+            let (out, lhs, rhs) = (out as usize, lhs as usize, rhs as usize);
+            (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
+                let j = b * block;
+                // SAFETY: the blocks are disjoint column ranges of `out` and of `rhs`.
+                unsafe {
+                    gemm::gemm(
+                        m, block.min(n - j), k,
+                        (out as *mut T).offset(j as isize * out_cs), out_cs, out_rs, false,
+                        lhs as *const T, lhs_cs, lhs_rs,
+                        (rhs as *const T).offset(j as isize * rhs_cs), rhs_cs, rhs_rs,
+                        T::zero(), T::one(), false, false, false, gemm::Parallelism::None,
+                    );
+                }
+            });
+            return;
+        }
     }
     unsafe {
         gemm::gemm(
