@@ -129,7 +129,9 @@ test("a page that is not cross-origin isolated loads the single-threaded module,
   });
 });
 
-test("bad thread counts, a worker that cannot start, a module that does not compile: a clear error or the single-threaded module with the reason", async () => {
+// More threads than cores get every core (and the reason), not one thread: what a page asking for
+// 16 on a 4-core laptop wants.
+test("bad thread counts, more threads than cores, no SharedArrayBuffer, a worker that cannot start, a module that does not compile: a clear error, or the cores there are / the single-threaded module with the reason", async () => {
   await onTestPage(isolated.url, { gpu: false }, async (page) => {
     const r = await page.evaluate(async (MODEL) => {
       const load = (options) => clipBurn.Clip.load({ weights: MODEL, backend: "cpu", ...options });
@@ -158,6 +160,11 @@ test("bad thread counts, a worker that cannot start, a module that does not comp
       };
       out.noWorkers = await described({});
       window.Worker = RealWorker;
+      // A browser without SharedArrayBuffer (isolated or not).
+      const SAB = window.SharedArrayBuffer;
+      delete window.SharedArrayBuffer;
+      out.noSab = await described({});
+      window.SharedArrayBuffer = SAB;
       out.cores = navigator.hardwareConcurrency;
       return out;
     }, MODEL);
@@ -168,6 +175,7 @@ test("bad thread counts, a worker that cannot start, a module that does not comp
     assert.equal(r.notWasm.ranked, 2);
     assert.equal(r.noWorkers.threads, 1);
     assert.match(r.noWorkers.reason, /^the threaded module could not start \(a pool worker could not be created: blocked by the test\): running on one thread$/);
+    assert.deepEqual(r.noSab, { threads: 1, reason: "this browser has no SharedArrayBuffer", ranked: 2 });
   });
   // Both modules fail: the error names both (a pool whose workers cannot start, then a
   // single-threaded module that is not there). A fresh page: each module is instantiated once.
