@@ -31,27 +31,21 @@ with torch.no_grad():
     text_features = model.encode_text(ids)
 
 
-class Visual(torch.nn.Module):
-    def __init__(self, m):
+class Tower(torch.nn.Module):
+    """One of the model's towers (`encode_image` or `encode_text`) as a module to export."""
+
+    def __init__(self, m, encode):
         super().__init__()
         self.m = m
+        self.encode = encode
 
     def forward(self, x):
-        return self.m.encode_image(x)
+        return getattr(self.m, self.encode)(x)
 
 
-class Text(torch.nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, ids):
-        return self.m.encode_text(ids)
-
-
-torch.onnx.export(Visual(model), (pixels,), str(out / "vitb32_visual.onnx"), input_names=["pixel_values"],
+torch.onnx.export(Tower(model, "encode_image"), (pixels,), str(out / "vitb32_visual.onnx"), input_names=["pixel_values"],
                   output_names=["image_features"], opset_version=17, dynamo=False)
-torch.onnx.export(Text(model), (ids,), str(out / "vitb32_text.onnx"), input_names=["input_ids"],
+torch.onnx.export(Tower(model, "encode_text"), (ids,), str(out / "vitb32_text.onnx"), input_names=["input_ids"],
                   output_names=["text_features"], opset_version=17, dynamo=False)
 ids.numpy().astype("<i8").tofile(out / "ids.i64")
 text_features.numpy().astype("<f4").tofile(out / "text_features.f32")
