@@ -8,10 +8,9 @@
 import init, * as wasm from "../pkg/clip_wasm.js";
 import initCpu, * as cpuWasm from "../pkg-cpu/clip_wasm.js";
 import { cachedWeights, clearWeightsCache, fetchWeights, obtainWeights, WEIGHTS_CACHE } from "./weights-cache.js";
-import { checkThreads, startThreads, threadPlan } from "./threads.js";
+import { checkThreads, instantiateOnce, startThreads, threadPlan } from "./threads.js";
 
 let wasmReady = null;
-let cpuReady = null;
 
 /**
  * Loads the WebGPU module (pkg/) once. `wasmUrl` overrides where its clip_wasm_bg.wasm is fetched
@@ -23,12 +22,7 @@ export function initWasm(wasmUrl) {
 }
 
 /** Loads the single-threaded CPU module (pkg-cpu/) once; `cpuWasmUrl` as initWasm's `wasmUrl`. */
-function initCpuWasm(cpuWasmUrl) {
-  cpuReady ??= initCpu(cpuWasmUrl ? { module_or_path: cpuWasmUrl } : undefined);
-  // A failure is not kept: a later load tries again.
-  cpuReady.catch(() => (cpuReady = null));
-  return cpuReady;
-}
+const initCpuWasm = instantiateOnce(initCpu, cpuWasm);
 
 const DB_NAME = "clip-burn";
 const STORE = "text-embeddings";
@@ -180,8 +174,8 @@ async function cpuModel(bytes, model, requested, { cpuWasmUrl, threadsWasmUrl })
       inner.usePool(started.pool);
       return { inner, wasm: started.wasm, threadsReason: reason, exited: started.exited };
     } catch (e) {
-      // The model's own errors (weights, config) fail the same way single-threaded: say those.
-      if (started && !/^the threaded|pool worker/.test(toError(e).message)) throw toError(e);
+      // Once the pool runs, an error is the model's (weights, config): one thread would fail the same.
+      if (started) throw toError(e);
       reason = `the threaded module could not start (${toError(e).message}): running on one thread`;
     } finally {
       started?.pool.free(); // the model holds the pool now (or nothing does: its workers exit)

@@ -4,7 +4,10 @@
 // `clip.threadsReason` says why.
 import initThreaded, * as threaded from "../pkg-threads/clip_wasm.js";
 
-/** The most threads a default load starts: beyond 8 the towers' products gain little per worker. */
+/**
+ * The most threads a default load starts: each is a worker with its own instance of the module
+ * and a stack; more than 8 was not measured (the benchmarks' machine has 2 cores).
+ */
 export const MAX_DEFAULT_THREADS = 8;
 /** How long a pool worker may take to start before the load gives up on threads. */
 const WORKER_START_MS = 30_000;
@@ -54,19 +57,26 @@ export function threadPlan(requested) {
   return { threads: requested, reason: null };
 }
 
-let threadedModule = null;
+/**
+ * `init` (a wasm-bindgen module's default export) run once per page (or worker), from the first
+ * call's URL (undefined: the module's own); resolves to `exports`. A failure is not kept: a later
+ * call tries again.
+ */
+export function instantiateOnce(init, exports) {
+  let ready = null;
+  return (wasmUrl) => {
+    ready ??= init(wasmUrl ? { module_or_path: wasmUrl } : undefined).then(() => exports);
+    ready.catch(() => (ready = null));
+    return ready;
+  };
+}
 
 /**
- * The threaded module, compiled and instantiated once per page (or worker). Its JS glue is
- * imported statically (a few dozen kB; the .wasm is fetched only here): a dynamic import would
- * make bundlers split the worker's code, which Vite 7's default worker format (iife) refuses.
+ * The threaded module. Its JS glue is imported statically (a few dozen kB; the .wasm is fetched
+ * only when a pool starts): a dynamic import would make bundlers split the worker's code, which
+ * Vite 7's default worker format (iife) refuses.
  */
-function loadThreadedModule(wasmUrl) {
-  threadedModule ??= initThreaded(wasmUrl ? { module_or_path: wasmUrl } : undefined).then(() => threaded);
-  // A failure is not kept: a later load tries again.
-  threadedModule.catch(() => (threadedModule = null));
-  return threadedModule;
-}
+const loadThreadedModule = instantiateOnce(initThreaded, threaded);
 
 /** Starts one pool worker on the module's memory; resolves once it waits for its rayon thread. */
 function startWorker(mod, receiver, exits) {

@@ -23,6 +23,17 @@ after(() => {
 
 const MODEL = "/models/synth/clip-synth.bpk";
 
+/** In the page: while `window.poolWorkersBlocked`, `new Worker` of the pool's script throws (a page's CSP, say). */
+function blockablePoolWorkers() {
+  const RealWorker = Worker;
+  window.Worker = class extends RealWorker {
+    constructor(url, options) {
+      if (window.poolWorkersBlocked && String(url).includes("pool-worker")) throw new Error("blocked by the test");
+      super(url, options);
+    }
+  };
+}
+
 test("an isolated page runs the CPU path on a pool of workers; threads and threadsReason say so; the answers are the single-threaded module's", async () => {
   await onTestPage(isolated.url, { gpu: false }, async (page, _context, errors) => {
     const r = await page.evaluate(async (MODEL) => {
@@ -133,6 +144,7 @@ test("a page that is not cross-origin isolated loads the single-threaded module,
 // 16 on a 4-core laptop wants.
 test("bad thread counts, more threads than cores, no SharedArrayBuffer, a worker that cannot start, a module that does not compile: a clear error, or the cores there are / the single-threaded module with the reason", async () => {
   await onTestPage(isolated.url, { gpu: false }, async (page) => {
+    await page.evaluate(blockablePoolWorkers);
     const r = await page.evaluate(async (MODEL) => {
       const load = (options) => clipBurn.Clip.load({ weights: MODEL, backend: "cpu", ...options });
       const described = async (options) => {
@@ -151,15 +163,9 @@ test("bad thread counts, more threads than cores, no SharedArrayBuffer, a worker
         tooMany: await described({ threads: 1000 }),
       };
       // Pool workers that cannot be created (a page's CSP, say).
-      const RealWorker = Worker;
-      window.Worker = class extends RealWorker {
-        constructor(url, options) {
-          if (String(url).includes("pool-worker")) throw new Error("blocked by the test");
-          super(url, options);
-        }
-      };
+      window.poolWorkersBlocked = true;
       out.noWorkers = await described({});
-      window.Worker = RealWorker;
+      window.poolWorkersBlocked = false;
       // A browser without SharedArrayBuffer (isolated or not).
       const SAB = window.SharedArrayBuffer;
       delete window.SharedArrayBuffer;
@@ -180,14 +186,9 @@ test("bad thread counts, more threads than cores, no SharedArrayBuffer, a worker
   // Both modules fail: the error names both (a pool whose workers cannot start, then a
   // single-threaded module that is not there). A fresh page: each module is instantiated once.
   await onTestPage(isolated.url, { gpu: false }, async (page) => {
+    await page.evaluate(blockablePoolWorkers);
     const both = await page.evaluate(async (MODEL) => {
-      const RealWorker = Worker;
-      window.Worker = class extends RealWorker {
-        constructor(url, options) {
-          if (String(url).includes("pool-worker")) throw new Error("blocked by the test");
-          super(url, options);
-        }
-      };
+      window.poolWorkersBlocked = true;
       return attempt(() => clipBurn.Clip.load({ weights: MODEL, backend: "cpu", cpuWasmUrl: "/tests/fixtures/nope.wasm" }));
     }, MODEL);
     assert.match(both, /^true: .*\(after the threaded module could not start \(a pool worker could not be created: blocked by the test\): running on one thread\)$/);
