@@ -45,7 +45,8 @@ impl Clip {
     /// Projected text features, not normalised.
     ///
     /// # Shapes
-    /// - ids: `[B, context_length]` (see `crate::tokenizer`) -> `[B, E]`
+    /// - ids: `[B, T]`, `T <= context_length` (see `crate::tokenizer`; [`crate::text::input`]
+    ///   leaves out the padding the features do not depend on) -> `[B, E]`
     pub fn encode_text(&self, ids: Tensor<2, Int>) -> Tensor<2> {
         self.text.forward(ids)
     }

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use crate::clip::{normalize, Clip};
+use crate::text;
 use crate::tokenizer::Tokenizer;
 use crate::Error;
 
@@ -65,7 +66,7 @@ pub fn encode_texts<S: AsRef<str>>(model: &Clip, tokenizer: &Tokenizer, texts: &
     let ctx = model.config.text_cfg.context_length;
     let features: Vec<Tensor<2>> = texts
         .chunks(batch.max(1))
-        .map(|chunk| model.encode_text(tokenizer.encode_batch(chunk, ctx).to_tensor(device)))
+        .map(|chunk| model.encode_text(text::input(&tokenizer.encode_batch(chunk, ctx), device)))
         .collect();
     Ok(Tensor::cat(features, 0))
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use clip_model::import::{self, read_safetensors, StoreDType};
+use clip_model::tokenizer::TokenIds;
 use clip_model::vision::VisionTower;
 use clip_model::{device, Clip, ClipConfig};
 
@@ -39,10 +40,12 @@ impl Io {
         let (shape, data) = self.get("pixel_values");
         Tensor::from_data(TensorData::new(data.clone(), [shape[0], shape[1], shape[2], shape[3]]), device)
     }
-    fn ids(&self, device: &Device) -> Tensor<2, Int> {
+    fn tokens(&self) -> TokenIds {
         let (shape, data) = self.get("input_ids");
-        let ids: Vec<i64> = data.iter().map(|&v| v as i64).collect();
-        Tensor::from_data(TensorData::new(ids, [shape[0], shape[1]]), device)
+        TokenIds { ids: data.iter().map(|&v| v as u32).collect(), batch: shape[0], context_length: shape[1] }
+    }
+    fn ids(&self, device: &Device) -> Tensor<2, Int> {
+        self.tokens().to_tensor(device)
     }
 }
 
@@ -69,6 +72,16 @@ fn check_outputs(what: &str, model: &Clip, io: &Io, device: &Device, tol: f32) {
     let text = model.encode_text(io.ids(device));
     assert_close(what, image.clone(), io, "image_features", tol);
     assert_close(what, text.clone(), io, "text_features", tol);
+    // Each text alone, without the padding after its end token (what every caller encodes):
+    // the same features from fewer positions.
+    let tokens = io.tokens();
+    let rows: Vec<TokenIds> = (0..tokens.batch)
+        .map(|i| TokenIds { ids: tokens.row(i).to_vec(), batch: 1, context_length: tokens.context_length })
+        .collect();
+    let cut: usize = rows.iter().map(clip_model::text::needed_positions).sum();
+    assert!(cut < tokens.ids.len(), "{what}: every fixture text fills the context");
+    let each = rows.iter().map(|row| model.encode_text(clip_model::text::input(row, device))).collect();
+    assert_close(what, Tensor::cat(each, 0), io, "text_features", tol);
     assert_close(what, model.temperature(), io, "logit_scale", tol);
     // Logits are scaled by ~30: compare relative to that scale.
     assert_close(what, model.logits(image, text), io, "logits_per_image", tol * 30.0);

@@ -7,7 +7,8 @@
 use burn::prelude::*;
 use clip_model::import;
 use clip_model::preprocess::{self, Decoded};
-use clip_model::tokenizer::Tokenizer;
+use clip_model::text;
+use clip_model::tokenizer::{TokenIds, Tokenizer};
 use clip_model::{normalize, zero_shot, Clip, ClipConfig};
 use wasm_bindgen::prelude::*;
 
@@ -225,7 +226,7 @@ impl ClipModel {
             return Ok(Vec::new());
         }
         self.model.check_tokenizer().map_err(|e| js_error("cannot embed text", e))?;
-        let ids = self.tokenizer.encode_batch(&texts, self.context_length()).to_tensor(&self.device);
+        let ids = text::input(&self.tokenizer.encode_batch(&texts, self.context_length()), &self.device);
         self.forward(move |model| normalize(model.encode_text(ids))).await
     }
 
@@ -248,8 +249,9 @@ impl ClipModel {
         if n == 0 || ids.len() != n * ctx || ids.iter().any(|&i| i < 0 || i >= vocab) {
             return Err(JsError::new(&format!("encodeIds: expected {n} x {ctx} ids in [0, {vocab})")));
         }
-        let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
-        let t = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, ctx]), &self.device);
+        // In range (checked above), so the casts are exact.
+        let tokens = TokenIds { ids: ids.into_iter().map(|i| i as u32).collect(), batch: n, context_length: ctx };
+        let t = text::input(&tokens, &self.device);
         self.forward(move |model| model.encode_text(t)).await
     }
 }

@@ -46,6 +46,13 @@ impl TokenIds {
         &self.ids[i * self.context_length..(i + 1) * self.context_length]
     }
 
+    /// The first `n` ids of every row.
+    pub fn columns(&self, n: usize) -> TokenIds {
+        let n = n.min(self.context_length);
+        let ids = (0..self.batch).flat_map(|i| self.row(i)[..n].iter().copied()).collect();
+        TokenIds { ids, batch: self.batch, context_length: n }
+    }
+
     pub fn to_tensor(&self, device: &Device) -> Tensor<2, Int> {
         let data: Vec<i64> = self.ids.iter().map(|&i| i as i64).collect();
         Tensor::from_data(TensorData::new(data, [self.batch, self.context_length]), device)

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::prelude::*;
 use clip_model::preprocess::Pixels;
+use clip_model::text;
 use clip_model::tokenizer::Tokenizer;
 use serde::Serialize;
 
@@ -85,7 +86,7 @@ pub fn run(args: EmbedArgs, device_name: &str) -> Result<()> {
         Tower::Text => {
             model.check_tokenizer()?;
             let texts: Vec<&String> = args.texts.iter().cycle().take(args.batch).collect();
-            let ids: Tensor<2, Int> = Tokenizer::new()?.encode_batch(&texts, model.config.text_cfg.context_length).to_tensor(&device);
+            let ids: Tensor<2, Int> = text::input(&Tokenizer::new()?.encode_batch(&texts, model.config.text_cfg.context_length), &device);
             Box::new(move || host(model.encode_text(ids.clone())))
         }
     };
