@@ -2,6 +2,9 @@
 """Browser benchmark inputs: a random-init open_clip ViT-B-32 (seeded), its weights as
 safetensors, its image and text towers exported to ONNX with torch (what onnxruntime-web /
 transformers.js run), one preprocessed photo, one tokenized prompt and open_clip's features for them.
+The text tower is exported twice: for 77 ids (open_clip's `encode_text`, what a plain export runs)
+and for the prompt's ids without the padding after its end token (what transformers.js feeds
+Hugging Face's CLIPTextModel: ids padded only to the longest text of a batch).
 
     tests/.venv/bin/python tests/browser/bench/export.py OUT_DIR
 """
@@ -43,9 +46,30 @@ class Tower(torch.nn.Module):
         return getattr(self.m, self.encode)(x)
 
 
+class CutText(torch.nn.Module):
+    """open_clip's `encode_text` for T <= 77 ids: the positional embedding and the causal mask cut
+    to T (as Hugging Face's CLIPTextModel does). The export is for the prompt's T: the traced
+    attention reshapes to constant sizes."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, ids):
+        m, t = self.m, ids.shape[1]
+        x = m.token_embedding(ids) + m.positional_embedding[:t]
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:t, :t]))
+        return open_clip.transformer.text_global_pool(x, ids, m.text_pool_type) @ m.text_projection
+
+
+cut = ids[:, : int(ids.argmax(dim=1).max()) + 1]
+with torch.no_grad():
+    assert torch.allclose(CutText(model)(cut), text_features, atol=1e-5)
 torch.onnx.export(Tower(model, "encode_image"), (pixels,), str(out / "vitb32_visual.onnx"), input_names=["pixel_values"],
                   output_names=["image_features"], opset_version=17, dynamo=False)
 torch.onnx.export(Tower(model, "encode_text"), (ids,), str(out / "vitb32_text.onnx"), input_names=["input_ids"],
+                  output_names=["text_features"], opset_version=17, dynamo=False)
+torch.onnx.export(CutText(model), (cut,), str(out / "vitb32_text_cut.onnx"), input_names=["input_ids"],
                   output_names=["text_features"], opset_version=17, dynamo=False)
 ids.numpy().astype("<i8").tofile(out / "ids.i64")
 text_features.numpy().astype("<f4").tofile(out / "text_features.f32")
