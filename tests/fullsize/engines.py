@@ -2,7 +2,7 @@
 """The other engines of the CPU race (tests/fullsize/race.sh): open_clip on PyTorch and the same
 weights exported to ONNX on ONNX Runtime's CPU engine, each timed as its users run it.
 
-    engines.py export OUT MODEL     OUT/<MODEL>.{image,text}.onnx from OUT/<MODEL>.safetensors
+    engines.py export OUT MODEL     OUT/<MODEL>.{image,text,text-cut}.onnx from OUT/<MODEL>.safetensors
                                     (check.py's random-init weights; batch axis dynamic), ONNX
                                     Runtime's features against check.py's reference
                                     (OUT/<MODEL>.onnx_parity.json), and the towers' FLOPs per
@@ -13,6 +13,12 @@ weights exported to ONNX on ONNX Runtime's CPU engine, each timed as its users r
 
 Inputs are check.py's photos (preprocessed by open_clip) and prompts, repeated in turn to fill
 the batch: the same as `clip-burn bench embed` is given.
+
+Texts: open_clip pads every prompt to 77 ids and its `encode_text` runs all 77 (PyTorch runs it so).
+ONNX Runtime's CLIP users (fastembed-rs; transformers.js in the browser) pad a batch only to its
+longest prompt, and so does clip-burn (it encodes the positions through the last end token):
+ONNX Runtime runs `text-cut.onnx`, the tower for the prompts' ids without that padding (the
+positional embedding and causal mask cut to that length, as Hugging Face's CLIPTextModel does).
 """
 import argparse
 import json
@@ -39,6 +45,13 @@ def inputs(out, model_name, tower, batch):
         return np.ascontiguousarray(np.stack([pix[i % len(pix)] for i in range(batch)]).astype(np.float32))
     ids = np.array(ref["models"][model_name]["input_ids"], dtype=np.int64)
     return np.ascontiguousarray(np.stack([ids[i % len(ids)] for i in range(batch)]))
+
+
+def needed_positions(ids):
+    """Positions through the last end token (the highest id) of any row: the batch's longest prompt."""
+    import numpy as np
+
+    return int(max(len(row) - np.argmax(row[::-1] == row.max()) for row in ids))
 
 
 def load_torch(out, model_name):
@@ -90,6 +103,35 @@ def export(out, model_name):
         parity[tower] = float(np.abs(got - want).max())
         print(f"[engines.py] {model_name} {tower}: {path.name}, onnxruntime max abs diff to open_clip {parity[tower]:.2e}, "
               f"{flops[tower] / 1e9:.2f} GFLOP per input", flush=True)
+    # The text tower for the prompts without padding (all reference prompts fit that length).
+    import open_clip
+
+    class CutText(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids):
+            m, t = self.m, ids.shape[1]
+            x = m.token_embedding(ids) + m.positional_embedding[:t]
+            x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:t, :t]))
+            return open_clip.transformer.text_global_pool(x, ids, m.text_pool_type) @ m.text_projection
+
+    batch = inputs(out, model_name, "text", len(ref["text_features"]))
+    cut = batch[:, : needed_positions(batch)]
+    path = out / f"{model_name}.text-cut.onnx"
+    torch.onnx.export(CutText(), (torch.from_numpy(cut[:2]),), str(path), input_names=["input_ids"], output_names=["text_features"],
+                      dynamic_axes={"input_ids": {0: "batch"}, "text_features": {0: "batch"}}, opset_version=17, dynamo=False)
+    with torch.no_grad():
+        # The text FLOPs are those of the work clip-burn and ONNX Runtime do: the cut prompt.
+        counter = FlopCounterMode(display=False)
+        with counter:
+            CutText()(torch.from_numpy(cut[:1]))
+        flops["text"] = counter.get_total_flops()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input_ids": cut})[0]
+    parity["text-cut"] = float(np.abs(got - np.array(ref["text_features"], dtype=np.float32)).max())
+    print(f"[engines.py] {model_name} text without padding ({cut.shape[1]} positions): {path.name}, onnxruntime max abs diff "
+          f"to open_clip {parity['text-cut']:.2e}", flush=True)
     (out / f"{model_name}.onnx_parity.json").write_text(json.dumps({"max_abs_diff": parity, "onnxruntime": ort.__version__}))
     (out / f"{model_name}.flops.json").write_text(json.dumps(flops))
 
@@ -114,8 +156,15 @@ def time_engine(args):
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads
-        session = ort.InferenceSession(str(out / f"{args.model}.{args.tower}.onnx"), options, providers=["CPUExecutionProvider"])
+        tower = args.tower
+        if tower == "text":
+            # The batch padded to its longest prompt, as ONNX Runtime's CLIP users feed it.
+            tower = "text-cut"
+            x = x[:, : needed_positions(x)]
+        session = ort.InferenceSession(str(out / f"{args.model}.{tower}.onnx"), options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
+        if session.get_inputs()[0].shape[1:] != list(x.shape[1:]):
+            sys.exit(f"{tower}.onnx takes {session.get_inputs()[0].shape}, this batch is {list(x.shape)}: export again")
 
         def run():
             session.run(None, {name: x})

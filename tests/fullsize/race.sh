@@ -39,7 +39,7 @@ have_reference() {
 }
 have_reference || "$PY" tests/fullsize/check.py "$OUT" --models "$MODELS" --iters 1
 for M in "${MODEL_LIST[@]}"; do
-  [ -f "$OUT/$M.text.onnx" ] && [ -f "$OUT/$M.flops.json" ] || "$PY" tests/fullsize/engines.py export "$OUT" "$M"
+  [ -f "$OUT/$M.text-cut.onnx" ] && [ -f "$OUT/$M.flops.json" ] || "$PY" tests/fullsize/engines.py export "$OUT" "$M"
 done
 
 BIN=$(bash tests/bench/release_bin.sh)

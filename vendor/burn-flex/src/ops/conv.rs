@@ -79,6 +79,11 @@ macro_rules! conv3d_typed {
                     return $fn_direct(x, weight, bias, options);
                 }
             )?
+            // clip-burn patch: f32 2D convolutions on AVX-512 (ops/conv_rows.rs).
+            #[cfg(all(target_arch = "x86_64", feature = "std", feature = "rayon"))]
+            if let Some(out) = super::conv_rows::conv2d(&x, &weight, bias.as_ref(), options) {
+                return out;
+            }
             conv3d_impl::<$T>(x, weight, bias, options, $dtype, $zero, $gemm_fn)
         }
     };

@@ -97,6 +97,9 @@ pub mod comparison;
 #[macro_use]
 mod conv_common;
 pub mod conv;
+// clip-burn patch: f32 2D convolutions on AVX-512 as row-major products.
+#[cfg(all(target_arch = "x86_64", feature = "std", feature = "rayon"))]
+mod conv_rows;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;

@@ -747,6 +747,36 @@ where
         (sum, count, pad_count)
     };
 
+    // clip-burn patch: a 2D pool without padding (every window inside the picture, of the
+    // kernel's area; ModifiedResNet's AvgPool2d) sums each window's rows straight, one plane per
+    // task, without the per-output window arithmetic below (vendor/burn-flex/README.md).
+    #[cfg(feature = "rayon")]
+    if padding == [0, 0, 0] && !ceil_mode && in_d == 1 && kernel_d == 1 && stride_d == 1 {
+        use rayon::prelude::*;
+        let area = kernel_h * kernel_w;
+        let plane_in = in_h * in_w;
+        let mut output = vec![zero; batch_size * channels * spatial_out];
+        if spatial_out > 0 {
+            output.par_chunks_mut(spatial_out).enumerate().for_each(|(bc, out)| {
+                let plane = &x_data[bc * plane_in..][..plane_in];
+                for (oh, out_row) in out.chunks_mut(out_w).enumerate() {
+                    for (ow, o) in out_row.iter_mut().enumerate() {
+                        let mut sum = zero;
+                        for kh in 0..kernel_h {
+                            let row = &plane[(oh * stride_h + kh) * in_w + ow * stride_w..][..kernel_w];
+                            for &v in row {
+                                sum = T::add(sum, v);
+                            }
+                        }
+                        *o = div_fn(sum, area.max(1));
+                    }
+                }
+            });
+        }
+        let out_shape = Shape::from(vec![batch_size, channels, out_d, out_h, out_w]);
+        return FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape), dtype);
+    }
+
     let output = {
         #[cfg(feature = "rayon")]
         {
