@@ -54,6 +54,28 @@ def needed_positions(ids):
     return int(max(len(row) - np.argmax(row[::-1] == row.max()) for row in ids))
 
 
+def cut_text(model):
+    """open_clip `model`'s `encode_text` for T <= 77 ids: the positional embedding and the causal
+    mask cut to T (as Hugging Face's CLIPTextModel does), for ids without the padding after the
+    longest prompt. Exported, the traced attention reshapes to constant sizes: one export per T.
+    (tests/browser/bench/export.py uses it too.)"""
+    import open_clip
+    import torch
+
+    class CutText(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids):
+            m, t = self.m, ids.shape[1]
+            x = m.token_embedding(ids) + m.positional_embedding[:t]
+            x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:t, :t]))
+            return open_clip.transformer.text_global_pool(x, ids, m.text_pool_type) @ m.text_projection
+
+    return CutText()
+
+
 def load_torch(out, model_name):
     import open_clip
     from safetensors.torch import load_file
@@ -104,29 +126,17 @@ def export(out, model_name):
         print(f"[engines.py] {model_name} {tower}: {path.name}, onnxruntime max abs diff to open_clip {parity[tower]:.2e}, "
               f"{flops[tower] / 1e9:.2f} GFLOP per input", flush=True)
     # The text tower for the prompts without padding (all reference prompts fit that length).
-    import open_clip
-
-    class CutText(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = model
-
-        def forward(self, ids):
-            m, t = self.m, ids.shape[1]
-            x = m.token_embedding(ids) + m.positional_embedding[:t]
-            x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:t, :t]))
-            return open_clip.transformer.text_global_pool(x, ids, m.text_pool_type) @ m.text_projection
-
+    cut_tower = cut_text(model)
     batch = inputs(out, model_name, "text", len(ref["text_features"]))
     cut = batch[:, : needed_positions(batch)]
     path = out / f"{model_name}.text-cut.onnx"
-    torch.onnx.export(CutText(), (torch.from_numpy(cut[:2]),), str(path), input_names=["input_ids"], output_names=["text_features"],
+    torch.onnx.export(cut_tower, (torch.from_numpy(cut[:2]),), str(path), input_names=["input_ids"], output_names=["text_features"],
                       dynamic_axes={"input_ids": {0: "batch"}, "text_features": {0: "batch"}}, opset_version=17, dynamo=False)
     with torch.no_grad():
         # The text FLOPs are those of the work clip-burn and ONNX Runtime do: the cut prompt.
         counter = FlopCounterMode(display=False)
         with counter:
-            CutText()(torch.from_numpy(cut[:1]))
+            cut_tower(torch.from_numpy(cut[:1]))
         flops["text"] = counter.get_total_flops()
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input_ids": cut})[0]
     parity["text-cut"] = float(np.abs(got - np.array(ref["text_features"], dtype=np.float32)).max())

@@ -18,6 +18,9 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fullsize"))
+from engines import cut_text  # noqa: E402  (the text tower without the padding, shared with the CPU race)
+
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(7)
@@ -46,30 +49,14 @@ class Tower(torch.nn.Module):
         return getattr(self.m, self.encode)(x)
 
 
-class CutText(torch.nn.Module):
-    """open_clip's `encode_text` for T <= 77 ids: the positional embedding and the causal mask cut
-    to T (as Hugging Face's CLIPTextModel does). The export is for the prompt's T: the traced
-    attention reshapes to constant sizes."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, ids):
-        m, t = self.m, ids.shape[1]
-        x = m.token_embedding(ids) + m.positional_embedding[:t]
-        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:t, :t]))
-        return open_clip.transformer.text_global_pool(x, ids, m.text_pool_type) @ m.text_projection
-
-
 cut = ids[:, : int(ids.argmax(dim=1).max()) + 1]
 with torch.no_grad():
-    assert torch.allclose(CutText(model)(cut), text_features, atol=1e-5)
+    assert torch.allclose(cut_text(model)(cut), text_features, atol=1e-5)
 torch.onnx.export(Tower(model, "encode_image"), (pixels,), str(out / "vitb32_visual.onnx"), input_names=["pixel_values"],
                   output_names=["image_features"], opset_version=17, dynamo=False)
 torch.onnx.export(Tower(model, "encode_text"), (ids,), str(out / "vitb32_text.onnx"), input_names=["input_ids"],
                   output_names=["text_features"], opset_version=17, dynamo=False)
-torch.onnx.export(CutText(model), (cut,), str(out / "vitb32_text_cut.onnx"), input_names=["input_ids"],
+torch.onnx.export(cut_text(model), (cut,), str(out / "vitb32_text_cut.onnx"), input_names=["input_ids"],
                   output_names=["text_features"], opset_version=17, dynamo=False)
 ids.numpy().astype("<i8").tofile(out / "ids.i64")
 text_features.numpy().astype("<f4").tofile(out / "text_features.f32")
