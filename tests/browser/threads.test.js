@@ -70,7 +70,7 @@ test("an isolated page runs the CPU path on a pool of workers; threads and threa
 });
 
 // The default model is small: 16 of its images gained 1.1-1.35x from a second thread, 64 gained
-// 1.38x (ViT-B-32's image tower 1.9x, BENCHMARKS.md); the bar, 0.85 of the time, is below that.
+// 1.38x-1.78x (ViT-B-32's image tower about 1.5x, BENCHMARKS.md); the bar, 0.85 of the time, is below that.
 test("the threaded module really runs on more than one thread: 2 threads encode a batch faster than one", async () => {
   await onTestPage(isolated.url, { gpu: false }, async (page) => {
     const r = await page.evaluate(async (MODEL) => {
