@@ -68,9 +68,6 @@ server.close();
 
 const version = JSON.parse(readFileSync("node_modules/onnxruntime-web/package.json", "utf8")).version;
 const chromium = process.env.CHROMIUM_VERSION ?? "Debian chromium";
-// The prompt's ids through its end token (the highest id): what transformers.js feeds for it.
-const ids = new BigInt64Array(Uint8Array.from(readFileSync("target/browser-bench/ids.i64")).buffer);
-const promptIds = ids.indexOf(ids.reduce((m, v) => (v > m ? v : m))) + 1;
 const mb = (file) => (statSync(`target/browser-bench/${file}`).size / 1e6).toFixed(0);
 
 /** Per (engine, threads): the median over rounds of each figure. */
@@ -85,6 +82,8 @@ function summary(engine, threads) {
     textCut: { ms: pick((r) => r.textCut.medianMs), first: pick((r) => r.textCut.firstMs), diff: Math.max(...rs.map((r) => r.textCut.maxDiff)) },
   };
 }
+// How many ids ort's equal-work text row was fed (the page counts them).
+const promptIds = race[0]?.promptIds;
 const raceRows = [];
 for (const threads of [...new Set(race.map((r) => r.threads))].sort((a, b) => a - b)) {
   const cb = summary("clip-burn", threads), ort = summary("onnxruntime-web", threads);

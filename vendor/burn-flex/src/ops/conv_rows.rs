@@ -19,6 +19,7 @@ use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape};
 use rayon::prelude::*;
 
+use super::conv_common::add_bias;
 use super::matmul_avx512;
 use crate::{FlexTensor, Layout};
 
@@ -53,12 +54,10 @@ pub(crate) fn conv2d(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTens
     let depth = channels * kh * kw;
     let total = [batch, out_channels, positions].iter().try_fold(1usize, |a, &v| a.checked_mul(v)).expect("conv: output size overflows");
     let mut output = vec![0f32; total];
-    if total == 0 {
-        return Some(FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(Shape::from(vec![batch, out_channels, 1, out_h, out_w])), DType::F32));
-    }
     let (xs, ws): (&[f32], &[f32]) = (x.storage(), weight.storage());
-    let columns = batch * positions;
-    let chunk = (CHUNK / depth.max(1)).clamp(1, columns);
+    // No output (no pictures, positions or channels): no chunk.
+    let columns = if total == 0 { 0 } else { batch * positions };
+    let chunk = (CHUNK / depth.max(1)).clamp(1, columns.max(1));
     let mut cols = vec![0f32; depth * chunk];
     let mut product = vec![0f32; if chunk == positions { 0 } else { out_channels * chunk }];
     let mut start = 0;
@@ -127,11 +126,7 @@ pub(crate) fn conv2d(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTens
     }
     if let Some(bias) = bias {
         let bias = bias.to_contiguous();
-        let bs: &[f32] = bias.storage();
-        output.par_chunks_mut(positions).enumerate().for_each(|(i, plane)| {
-            let v = bs[i % out_channels];
-            plane.iter_mut().for_each(|p| *p += v);
-        });
+        add_bias(&mut output, bias.storage::<f32>(), batch, out_channels, positions);
     }
     Some(FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(Shape::from(vec![batch, out_channels, 1, out_h, out_w])), DType::F32))
 }

@@ -383,7 +383,7 @@ unsafe fn gemm_call<T: GemmScalar>(
     #[cfg(feature = "rayon")]
     if parallel && m <= COLUMN_SPLIT_MAX_ROWS {
         let threads = rayon::current_num_threads();
-        let block = n.div_ceil(threads.max(1)).next_multiple_of(16);
+        let block = n.div_ceil(threads).next_multiple_of(16);
         if threads > 1 && block < n {
             use rayon::prelude::*;
             let (out, lhs, rhs) = (out as usize, lhs as usize, rhs as usize);

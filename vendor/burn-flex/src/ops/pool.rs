@@ -768,7 +768,7 @@ where
                                 sum = T::add(sum, v);
                             }
                         }
-                        *o = div_fn(sum, area.max(1));
+                        *o = div_fn(sum, area);
                     }
                 }
             });
