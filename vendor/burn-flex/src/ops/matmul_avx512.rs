@@ -74,38 +74,57 @@ struct Shared(*const f32);
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
-/// `rows` rows of tiles over `depth` of `k`, one 64-column panel (`cols` of it valid).
+/// `rows` rows of tiles over `depth` of `k`, one 64-column panel (`cols` of it valid). A panel of
+/// fewer columns (the right edge: 49 or 196 positions of a 7x7 or 14x14 convolution) takes tiles
+/// of as many 16-column vectors as it needs and more rows, 24 accumulators each time, instead of
+/// computing all 64.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(rows: usize, depth: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, cols: usize, accumulate: bool) {
     unsafe {
-        let mut i = 0;
-        while i + MR <= rows {
-            tile::<MR>(depth, a.add(i * lda), lda, b, ldb, c.add(i * ldc), ldc, cols, accumulate);
-            i += MR;
-        }
-        let (a, c) = (a.add(i * lda), c.add(i * ldc));
-        match rows - i {
-            0 => {}
-            1 => tile::<1>(depth, a, lda, b, ldb, c, ldc, cols, accumulate),
-            2 => tile::<2>(depth, a, lda, b, ldb, c, ldc, cols, accumulate),
-            3 => tile::<3>(depth, a, lda, b, ldb, c, ldc, cols, accumulate),
-            4 => tile::<4>(depth, a, lda, b, ldb, c, ldc, cols, accumulate),
-            _ => tile::<5>(depth, a, lda, b, ldb, c, ldc, cols, accumulate),
+        match cols.div_ceil(16) {
+            4 => tiles::<4, MR>(rows, depth, a, lda, b, ldb, c, ldc, cols, accumulate),
+            3 => tiles::<3, 8>(rows, depth, a, lda, b, ldb, c, ldc, cols, accumulate),
+            2 => tiles::<2, 12>(rows, depth, a, lda, b, ldb, c, ldc, cols, accumulate),
+            _ => tiles::<1, 24>(rows, depth, a, lda, b, ldb, c, ldc, cols, accumulate),
         }
     }
 }
 
-/// One `R` x 64 tile of `c` (its first `cols` columns): `c (+)= a[R, depth] · b[depth, cols]`.
+/// [`block`] with tiles of `V` vectors by `R` rows; the rows left over in tiles of 4, 2 and 1
+/// (of 8 first when `R` is larger).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<const R: usize>(depth: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, cols: usize, accumulate: bool) {
+unsafe fn tiles<const V: usize, const R: usize>(rows: usize, depth: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, cols: usize, accumulate: bool) {
     unsafe {
-        let masks: [__mmask16; 4] = core::array::from_fn(|v| {
+        let mut i = 0;
+        let run = |i: &mut usize, r: usize, f: unsafe fn(usize, *const f32, usize, *const f32, usize, *mut f32, usize, usize, bool)| {
+            while rows - *i >= r {
+                f(depth, a.add(*i * lda), lda, b, ldb, c.add(*i * ldc), ldc, cols, accumulate);
+                *i += r;
+            }
+        };
+        run(&mut i, R, tile::<R, V>);
+        if R > 8 {
+            run(&mut i, 8, tile::<8, V>);
+        }
+        run(&mut i, 4, tile::<4, V>);
+        run(&mut i, 2, tile::<2, V>);
+        run(&mut i, 1, tile::<1, V>);
+    }
+}
+
+/// One `R` x `16 V` tile of `c` (its first `cols` columns):
+/// `c (+)= a[R, depth] · b[depth, cols]`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<const R: usize, const V: usize>(depth: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, cols: usize, accumulate: bool) {
+    unsafe {
+        let masks: [__mmask16; V] = core::array::from_fn(|v| {
             let left = cols.saturating_sub(v * 16).min(16);
             ((1u32 << left) - 1) as __mmask16
         });
-        let mut acc = [[_mm512_setzero_ps(); 4]; R];
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
         if accumulate {
             for (r, row) in acc.iter_mut().enumerate() {
                 for (v, x) in row.iter_mut().enumerate() {
@@ -113,13 +132,13 @@ unsafe fn tile<const R: usize>(depth: usize, a: *const f32, lda: usize, b: *cons
                 }
             }
         }
-        if cols == NR {
+        if cols == V * 16 {
             for p in 0..depth {
                 let bp = b.add(p * ldb);
-                let bv = [_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)), _mm512_loadu_ps(bp.add(32)), _mm512_loadu_ps(bp.add(48))];
+                let bv: [__m512; V] = core::array::from_fn(|v| _mm512_loadu_ps(bp.add(v * 16)));
                 for (r, row) in acc.iter_mut().enumerate() {
                     let x = _mm512_set1_ps(*a.add(r * lda + p));
-                    for v in 0..4 {
+                    for v in 0..V {
                         row[v] = _mm512_fmadd_ps(x, bv[v], row[v]);
                     }
                 }
@@ -127,10 +146,10 @@ unsafe fn tile<const R: usize>(depth: usize, a: *const f32, lda: usize, b: *cons
         } else {
             for p in 0..depth {
                 let bp = b.add(p * ldb);
-                let bv: [__m512; 4] = core::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], bp.add(v * 16)));
+                let bv: [__m512; V] = core::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], bp.add(v * 16)));
                 for (r, row) in acc.iter_mut().enumerate() {
                     let x = _mm512_set1_ps(*a.add(r * lda + p));
-                    for v in 0..4 {
+                    for v in 0..V {
                         row[v] = _mm512_fmadd_ps(x, bv[v], row[v]);
                     }
                 }
