@@ -36,9 +36,10 @@ fn matmul_is_exact_at_every_edge_of_the_tiling() {
     let mut checked = 0;
     // Rows around the tiles (6 rows of 4 vectors; 8 of 3, 12 of 2 and 24 of 1 at a narrow right
     // edge; then 8, 4, 2, 1) and the blocks of 96; columns around the vectors of 16 and the
-    // panels of 64 (196: a 14x14 convolution's positions, 4 past the third panel).
+    // panels of 64 (edges of 1-16, 17-32 and 33-48 columns past the last whole panel, masked and
+    // whole; 196: a 14x14 convolution's positions, 4 past the third panel).
     for &m in &[1, 5, 6, 7, 31, 50, 97, 200] {
-        for &n in &[1, 15, 16, 33, 48, 63, 64, 65, 130, 196] {
+        for &n in &[1, 15, 16, 33, 48, 63, 64, 65, 90, 96, 130, 196] {
             for &k in &[1, 7, 511, 512, 513, 1100] {
                 let (a, b) = (ints(m * k, m + n), ints(k * n, k));
                 let want = reference(&a, &b, m, k, n);
@@ -53,7 +54,7 @@ fn matmul_is_exact_at_every_edge_of_the_tiling() {
             }
         }
     }
-    assert_eq!(checked, 8 * 10 * 6);
+    assert_eq!(checked, 8 * 12 * 6);
 }
 
 /// Rows of a wider buffer (a slice: row stride above the width), and a batch of 3 matrices
